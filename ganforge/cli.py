@@ -1,0 +1,216 @@
+"""The ``ganforge`` command: thin subcommands over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from .errors import GanforgeError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _nonneg(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+MAIN_HELP = """\
+Train GANs and make images that never existed.
+
+examples:
+  ganforge demo                                   # digits in a few CPU minutes, no download
+  ganforge train mnist-dcgan --epochs 50          # the TensorFlow DCGAN tutorial, in PyTorch
+  ganforge train celeba64-dcgan --data faces.zip  # the face GAN on your own zip or folder
+  ganforge generate runs/mnist-dcgan-... --n 64 --seed 0 --out grid.png
+  torchrun --nproc_per_node=4 -m ganforge train celeba64-dcgan   # many GPUs (DDP)
+"""
+
+TRAIN_HELP = """\
+examples:
+  ganforge train mnist-fast                         # small, fast DCGAN on the bundled digits
+  ganforge train mnist-dcgan --epochs 150 --out runs/tf-dcgan
+  ganforge train mnist-dcgan --out runs/tf-dcgan --resume --epochs 200   # continue / extend
+  ganforge train celeba64-dcgan --data ~/img_align_celeba.zip --size 64
+  ganforge train dcgan --data ./my_images --size 64 --batch-size 64 --strict
+
+Ctrl-C once: finish the step, save a checkpoint, exit (resume with --resume).
+"""
+
+GENERATE_HELP = """\
+examples:
+  ganforge generate runs/demo --n 64 --seed 0 --out grid.png
+  ganforge generate runs/demo --n 500 --out-dir fakes/       # one PNG per image
+  ganforge generate runs/demo --interpolate walk.gif         # a latent-space walk
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .config import PRESETS
+    from .models import MODELS
+
+    p = _Parser(prog="ganforge", description=MAIN_HELP,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a GAN from a preset", epilog=TRAIN_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("preset", metavar="PRESET",
+                   help=f"preset ({', '.join(PRESETS.names())}) or bare model "
+                        f"({', '.join(MODELS.names())})")
+    t.add_argument("--data", metavar="NAME|DIR",
+                   help="data set name (see `ganforge data`), image folder or zip of images")
+    t.add_argument("--epochs", type=_positive, metavar="N", help="passes over the data")
+    t.add_argument("--max-steps", type=_positive, metavar="N", help="stop after N steps")
+    t.add_argument("--batch-size", type=_positive, metavar="B", help="global batch size")
+    t.add_argument("--size", type=_positive, metavar="PX", help="image side in pixels")
+    t.add_argument("--channels", type=int, choices=(1, 3), help="1 (gray) or 3 (RGB)")
+    t.add_argument("--fit", choices=("crop", "pad"), help="non-square images: crop or pad")
+    t.add_argument("--seed", type=_nonneg, metavar="S", help="random seed (default 0)")
+    t.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default runs/...)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--device", metavar="D", help="auto (default), cpu, cuda, cuda:N or mps")
+    t.add_argument("--precision", choices=("fp32", "bf16"), help="bf16: autocast, faster on "
+                   "CPUs with AVX512-BF16 and on GPUs")
+    t.add_argument("--lr", type=float, metavar="LR", help="learning rate of both networks")
+    t.add_argument("--strict", action="store_true", default=None,
+                   help="refuse unreadable image files instead of skipping them")
+    t.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+    g = sub.add_parser("generate", help="make images with a trained run", epilog=GENERATE_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("run", type=Path, metavar="RUN", help="run folder (or a generator.safetensors)")
+    g.add_argument("--n", type=_positive, default=64, help="number of images (default 64)")
+    g.add_argument("--seed", type=_nonneg, default=0, help="same seed, same images (default 0)")
+    g.add_argument("--out", type=Path, help="grid PNG to write (default RUN/generated_seedS.png)")
+    g.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")
+    g.add_argument("--interpolate", type=Path, metavar="GIF", help="write a latent-walk GIF")
+    g.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+
+    dm = sub.add_parser("demo", help="train a small DCGAN on bundled MNIST digits (no download)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="example:\n  ganforge demo --out runs/demo\n")
+    dm.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")
+    dm.add_argument("--epochs", type=_positive, help="passes over the 5,000 digits")
+    dm.add_argument("--device", default="auto")
+
+    dt = sub.add_parser("data", help="list data sets, or download one ahead of time",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog="examples:\n  ganforge data\n  ganforge data --fetch mnist\n")
+    dt.add_argument("--fetch", metavar="NAME", help="download and check this data set now")
+    return p
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .api import train
+
+    overrides = dict(data=a.data, epochs=a.epochs, max_steps=a.max_steps,
+                     batch_size=a.batch_size, size=a.size, channels=a.channels, fit=a.fit,
+                     seed=a.seed, device=a.device, precision=a.precision, strict=a.strict)
+    if a.lr is not None:
+        overrides.update(lr_g=a.lr, lr_d=a.lr)
+    if a.resume and a.out is None:
+        raise GanforgeError("--resume needs --out RUN_DIR (the run to continue)")
+    run = train(a.preset, out=a.out, resume=a.resume, quiet=a.quiet, **overrides)
+    if not a.quiet:
+        print(run.path)
+    return 0
+
+
+def _cmd_generate(a: argparse.Namespace) -> int:
+    from .api import load
+
+    s = load(a.run, device=a.device)
+    wrote = []
+    if a.out_dir:
+        s.save_images(a.out_dir, a.n, a.seed)
+        wrote.append(f"{a.n} images in {a.out_dir}")
+    if a.interpolate:
+        wrote.append(str(s.interpolate(a.interpolate, n=min(a.n, 16), seed=a.seed)))
+    if a.out or not wrote:
+        base = a.run if a.run.is_dir() else a.run.parent
+        out = a.out or base / f"generated_seed{a.seed}.png"
+        wrote.append(str(s.save_grid(out, a.n, a.seed)))
+    print("\n".join(wrote))
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    import time
+
+    from .api import train
+
+    t0 = time.time()
+    run = train("mnist-fast", data="mnist-mini", epochs=a.epochs, out=a.out, device=a.device,
+                resume=(a.out / "state.safetensors").exists())
+    grid = run.sampler.save_grid(run.path / "generated_seed0.png", 64, seed=0)
+    print(f"\ndemo finished in {time.time() - t0:.0f} s. Run folder: {run.path}")
+    for item in sorted(run.path.iterdir()):
+        if item.name.startswith("."):
+            continue
+        extra = f"  ({len(list(item.iterdir()))} per-epoch grids)" if item.is_dir() else ""
+        print(f"  {item.name}{'/' if item.is_dir() else ''}{extra}")
+    print(f"look at {run.path / 'samples'} (one grid per epoch), {run.path / 'progress.gif'}, "
+          f"and new digits in {grid}")
+    print(f"more: ganforge generate {run.path} --n 64 --seed 1 --out grid.png")
+    return 0
+
+
+def _cmd_data(a: argparse.Namespace) -> int:
+    from .data import data_dir, describe, load_data
+
+    if a.fetch:
+        ds = load_data(a.fetch, size=32 if a.fetch == "cifar10" else 28)
+        print(f"{a.fetch}: {len(ds)} images ready under {data_dir()}")
+        return 0
+    for name, doc in describe():
+        print(f"  {name:15s} {doc}")
+    print(f"\ndownloads are cached in {data_dir()} (set GANFORGE_DATA to change); any image "
+          "folder or .zip of images works as --data too")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if a.command is None:
+        parser.print_help()
+        return 2
+    handler = {"train": _cmd_train, "generate": _cmd_generate, "demo": _cmd_demo,
+               "data": _cmd_data}[a.command]
+    try:
+        return handler(a)
+    except GanforgeError as e:
+        print(f"ganforge {a.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ganforge {a.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

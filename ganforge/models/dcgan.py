@@ -1,0 +1,151 @@
+"""DCGAN networks: the TensorFlow tutorial's exact 28x28 pair and a general 28-128 px pair."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import GanforgeError
+
+
+def _keras_init(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases, as Keras layers start (TF tutorial fidelity)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def _keras_bn(features: int, dims: int = 2) -> nn.Module:
+    # Keras BatchNormalization: momentum 0.99 (torch's 0.01), epsilon 1e-3.
+    cls = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+    return cls(features, eps=1e-3, momentum=0.01)
+
+
+class TFDCGANGenerator(nn.Module):
+    """Dense 7*7*256 -> BN -> LReLU -> ConvT 128 5x5 s1 -> ConvT 64 5x5 s2 -> ConvT 1 5x5 s2 tanh.
+
+    Keras' LeakyReLU defaults to slope 0.3 and the tutorial leaves it so; we do the same.
+    """
+
+    def __init__(self, z_dim: int = 100) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        self.fc = nn.Sequential(
+            nn.Linear(z_dim, 7 * 7 * 256, bias=False), _keras_bn(7 * 7 * 256, 1), nn.LeakyReLU(0.3)
+        )
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(256, 128, 5, 1, 2, bias=False),
+            _keras_bn(128),
+            nn.LeakyReLU(0.3),
+            nn.ConvTranspose2d(128, 64, 5, 2, 2, output_padding=1, bias=False),
+            _keras_bn(64),
+            nn.LeakyReLU(0.3),
+            nn.ConvTranspose2d(64, 1, 5, 2, 2, output_padding=1, bias=False),
+            nn.Tanh(),
+        )
+        _keras_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fc(z).view(-1, 256, 7, 7))
+
+
+class TFDCGANDiscriminator(nn.Module):
+    """Conv 64 5x5 s2 -> LReLU -> Dropout -> Conv 128 5x5 s2 -> LReLU -> Dropout -> Dense 1."""
+
+    def __init__(self, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 64, 5, 2, 2),
+            nn.LeakyReLU(0.3),
+            nn.Dropout(dropout),
+            nn.Conv2d(64, 128, 5, 2, 2),
+            nn.LeakyReLU(0.3),
+            nn.Dropout(dropout),
+            nn.Flatten(),
+            nn.Linear(128 * 7 * 7, 1),
+        )
+        _keras_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(-1)
+
+
+def _dcgan_init(module: nn.Module) -> None:
+    """N(0, 0.02) weights, BN gamma N(1, 0.02), as in Radford et al. 2015."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def _levels(size: int) -> tuple[int, int]:
+    """(base resolution 4 or 7, number of 2x up/down-sampling steps) for an image size."""
+    for base in (4, 7):
+        n, s = 0, size
+        while s > base and s % 2 == 0:
+            s //= 2
+            n += 1
+        if s == base and n >= 2:
+            return base, n
+    raise GanforgeError(
+        f"DCGAN cannot make {size}px images; use a size of 4*2^k or 7*2^k (28, 32, 64, 128, 256)"
+    )
+
+
+class DCGANGenerator(nn.Module):
+    """z -> ConvT to base x base -> (ConvT 4x4 s2, BN, ReLU) * n -> tanh image."""
+
+    def __init__(self, z_dim: int, size: int, channels: int, width: int = 64) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        base, n = _levels(size)
+        ch = width * 2 ** (n - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(True),
+        ]
+        for _ in range(n - 1):
+            layers += [
+                nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch // 2),
+                nn.ReLU(True),
+            ]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        _dcgan_init(self)
+
+    @staticmethod
+    def check_size(size: int) -> None:
+        _levels(size)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """image -> (Conv 4x4 s2, BN except first, LReLU 0.2) * n -> Conv base x base -> logit."""
+
+    def __init__(self, size: int, channels: int, width: int = 64) -> None:
+        super().__init__()
+        base, n = _levels(size)
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        ch = width
+        for _ in range(n - 1):
+            layers += [
+                nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch * 2),
+                nn.LeakyReLU(0.2, True),
+            ]
+            ch *= 2
+        layers.append(nn.Conv2d(ch, 1, base, 1, 0))
+        self.net = nn.Sequential(*layers)
+        _dcgan_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(-1)

@@ -1,0 +1,117 @@
+"""Inference, separate from training: one sampler serves the API, the CLI, grids and GIFs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import nn
+
+from .errors import GanforgeError
+from .serialization import load_network
+from .visual import make_grid, save_gif, save_image, to_pil
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """"auto" -> cuda if present, else mps, else cpu; anything else is checked, not assumed."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise GanforgeError(f"--device {device!r}: not a device (use auto, cpu, cuda, cuda:N, mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise GanforgeError(f"--device {device}: MPS is not available on this machine; use --device cpu")
+    return dev
+
+
+def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
+    """Seeded normal latents made on the CPU, so a seed gives the same images on any device."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, z_dim, generator=g)
+
+
+class Sampler:
+    """A trained generator, ready to make images. Get one with ``ganforge.load(run_dir)``."""
+
+    def __init__(self, generator: nn.Module, z_dim: int, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.net = generator.to(self.device).eval()
+        self.z_dim = z_dim
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, device: str = "auto") -> Sampler:
+        run_dir = Path(run_dir)
+        if not run_dir.exists():
+            raise GanforgeError(f"{run_dir}: no such run folder")
+        path = run_dir / "generator.safetensors" if run_dir.is_dir() else run_dir
+        if not path.is_file():
+            raise GanforgeError(f"{run_dir}: no generator.safetensors in it; is it a ganforge run folder?")
+        net, spec = load_network(path)
+        return cls(net, int(spec.args.get("z_dim", 100)), pick_device(device))
+
+    @torch.no_grad()
+    def from_latents(self, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Images in [0, 1], (N, C, H, W), on the CPU."""
+        out = []
+        for chunk in z.split(batch_size):
+            out.append(self.net(chunk.to(self.device)).float().cpu())
+        return (torch.cat(out) + 1) / 2
+
+    def generate(self, n: int, seed: int = 0, pil: bool = False) -> torch.Tensor | list[Image.Image]:
+        """``n`` new images; the same seed gives the same images.
+
+        Returns a float tensor (N, C, H, W) in [0, 1], or a list of PIL images with ``pil=True``.
+        """
+        if n < 1:
+            raise GanforgeError(f"n must be >= 1, got {n}")
+        images = self.from_latents(latents(n, self.z_dim, seed))
+        return to_pil(images) if pil else images
+
+    def grid(self, n: int = 64, seed: int = 0, nrow: int | None = None) -> Image.Image:
+        return make_grid(self.generate(n, seed), nrow)
+
+    def save_grid(self, path: str | Path, n: int = 64, seed: int = 0) -> Path:
+        save_image(self.grid(n, seed), Path(path))
+        return Path(path)
+
+    def save_images(self, folder: str | Path, n: int, seed: int = 0) -> list[Path]:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for i, img in enumerate(self.generate(n, seed, pil=True)):
+            p = folder / f"{seed:04d}_{i:05d}.png"
+            save_image(img, p)
+            paths.append(p)
+        return paths
+
+    def interpolate(self, path: str | Path, n: int = 16, seed: int = 0, keyframes: int = 4,
+                    steps: int = 12) -> Path:
+        """A GIF that walks the latent space: ``n`` images, each visiting ``keyframes`` latents.
+
+        Spherical interpolation keeps in-between latents at a typical norm for a Gaussian.
+        """
+        if keyframes < 2 or steps < 1:
+            raise GanforgeError("interpolation needs >= 2 keyframes and >= 1 step")
+        keys = latents(keyframes * n, self.z_dim, seed).view(keyframes, n, self.z_dim)
+        keys = torch.cat([keys, keys[:1]])  # loop back to the start
+        frames = []
+        for a, b in zip(keys[:-1], keys[1:]):
+            for t in torch.arange(steps) / steps:
+                frames.append(make_grid(self.from_latents(slerp(a, b, float(t)))))
+        save_gif(frames, Path(path), ms_per_frame=80)
+        return Path(path)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((an * bn).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b

@@ -1,0 +1,363 @@
+"""One explicit training loop: D step, G step, log, sample, checkpoint. Read top to bottom.
+
+Run folder written by the main process:
+    config.json                   the resolved TrainConfig + both networks' architectures
+    generator.safetensors         weights + architecture metadata (what ``ganforge.load`` reads)
+    discriminator.safetensors
+    state.safetensors             everything for an exact resume (nets, optimizers, step, RNG)
+    samples/epoch_NNNN.png        the same fixed latents, rendered after every epoch
+    progress.gif                  those grids as an animation
+    metrics.jsonl                 losses, D's outputs, images/s, elapsed time
+    losses.png                    the loss curves
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DistributedSampler
+
+from .. import __version__
+from ..config import TrainConfig
+from ..data import load_data
+from ..errors import GanforgeError
+from ..losses import d_bce_loss, g_nonsaturating_loss, smooth_targets
+from ..models import NetSpec, build_family
+from ..sampling import latents
+from ..serialization import load_state, save_network, save_state, write_json
+from ..visual import make_grid, plot_losses, save_gif, save_image
+from .distributed import Dist, any_flag, setup, teardown
+
+STATE = "state.safetensors"
+
+
+class StopRequest:
+    """First Ctrl-C: finish the current step, checkpoint, exit. Second Ctrl-C: abort at once."""
+
+    def __init__(self, announce: bool) -> None:
+        self.requested = False
+        self._announce = announce
+        self._old: Any = None
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self._announce:
+            print("\nstopping after this step and saving a checkpoint "
+                  "(Ctrl-C again to abort without saving)", file=sys.stderr)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+@dataclass
+class Meter:
+    """Sums losses as tensors between log lines, so logging forces no per-step device sync."""
+
+    n: int = 0
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def add(self, **values: torch.Tensor) -> None:
+        for k, v in values.items():
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+        self.n += 1
+
+    def pop(self) -> dict[str, float]:
+        out = {k: float(v) / max(self.n, 1) for k, v in self.sums.items()}
+        self.n, self.sums = 0, {}
+        return out
+
+
+def _unwrap(m: torch.nn.Module) -> torch.nn.Module:
+    return m.module if isinstance(m, DDP) else m
+
+
+def _default_out(cfg: TrainConfig) -> Path:
+    return Path("runs") / f"{cfg.preset or cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare_run_dir(out: Path, resume: bool) -> dict[str, Any] | None:
+    """Check the run folder against --resume; return the saved config when resuming."""
+    has_state = (out / STATE).is_file()
+    if resume:
+        if not has_state:
+            raise GanforgeError(f"--resume: {out} holds no {STATE} to resume from")
+        return json.loads((out / "config.json").read_text())
+    if has_state:
+        raise GanforgeError(f"{out} already holds a run; pass --resume to continue it, "
+                            "or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise GanforgeError(f"--out {out}: exists and is not a folder")
+    return None
+
+
+def train_run(
+    cfg: TrainConfig, out: Path | None = None, resume: bool = False, quiet: bool = False
+) -> Path:
+    """Train a GAN as ``cfg`` says, writing the run folder ``out``; returns its path.
+
+    With ``resume=True`` the saved config in ``out`` is used; only ``epochs`` and
+    ``max_steps`` of ``cfg`` are taken over (to extend a run).
+    """
+    out = Path(out) if out is not None else _default_out(cfg)
+    saved = prepare_run_dir(out, resume)
+    if saved is not None:
+        extend = {"epochs": cfg.epochs, "max_steps": cfg.max_steps}
+        cfg = TrainConfig.from_dict(saved["train"])
+        cfg.epochs, cfg.max_steps = extend["epochs"], extend["max_steps"]
+        cfg.validate()
+
+    d = setup(cfg.device)
+    try:
+        return _train(cfg, out, resume, quiet, d)
+    finally:
+        teardown(d)
+
+
+def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> Path:
+    dev = d.device
+    say = (lambda msg: None) if (quiet or not d.main) else (lambda msg: print(msg, file=sys.stderr))
+
+    # ---- data -------------------------------------------------------------------------------
+    data = load_data(cfg.data, cfg.size, cfg.channels, cfg.fit, cfg.strict)
+    cfg.channels = data.channels
+    if cfg.batch_size % d.world:
+        raise GanforgeError(f"--batch-size {cfg.batch_size} must divide evenly over "
+                            f"{d.world} processes")
+    local_bs = cfg.batch_size // d.world
+    steps_per_epoch = len(data) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise GanforgeError(f"data {cfg.data} has {len(data)} images, fewer than --batch-size "
+                            f"{cfg.batch_size}; lower the batch size")
+    total = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+    images = data.images.to(dev)
+
+    # ---- networks and optimizers ------------------------------------------------------------
+    torch.manual_seed(cfg.seed)  # same initial weights on every process and every run
+    g_spec, d_spec = build_family(cfg.model, cfg.size, cfg.channels, cfg.z_dim, cfg.width)
+    G, D = g_spec.build().to(dev), d_spec.build().to(dev)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    torch.manual_seed(cfg.seed + d.rank)  # each process draws its own latents
+    step, history = 0, []
+    if resume:
+        state = load_state(out / STATE)
+        G.load_state_dict(state["generator"])
+        D.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        step = int(state["step"])
+        if d.main and "rng_cpu" in state:
+            torch.set_rng_state(state["rng_cpu"])
+            if dev.type == "cuda" and "rng_cuda" in state:
+                torch.cuda.set_rng_state(state["rng_cuda"], dev)
+        else:  # other DDP processes: a fresh stream per (rank, step), not bitwise-exact
+            torch.manual_seed(cfg.seed + d.rank * 100_003 + step)
+        history = [r for r in _read_jsonl(out / "metrics.jsonl") if r.get("step", 0) <= step]
+    D_raw = D  # the G step calls D without DDP: D's gradients are not wanted there
+    if d.enabled:
+        G, D = DDP(G), DDP(D)
+
+    if d.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+        write_json(out / "config.json", {
+            "ganforge_version": __version__,
+            "train": cfg.to_dict(),
+            "generator": g_spec.to_dict(),
+            "discriminator": d_spec.to_dict(),
+            "data": {"name": data.name, "images": len(data), "channels": data.channels,
+                     "size": data.size},
+            "world_size": d.world,
+        })
+        _write_jsonl(out / "metrics.jsonl", history)
+    fixed_z = latents(cfg.grid_n, cfg.z_dim, cfg.seed).to(dev)
+    sampler = DistributedSampler(range(len(data)), num_replicas=d.world, rank=d.rank,
+                                 shuffle=True, seed=cfg.seed, drop_last=True)
+    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) \
+        if cfg.precision == "bf16" else contextlib.nullcontext
+
+    def checkpoint() -> None:
+        if not d.main:
+            return
+        state = {
+            "step": step,
+            "generator": _unwrap(G).state_dict(),
+            "discriminator": _unwrap(D).state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+        }
+        if dev.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(dev)
+        save_network(out / "generator.safetensors", _unwrap(G), g_spec)
+        save_network(out / "discriminator.safetensors", _unwrap(D), d_spec)
+        save_state(out / STATE, state)  # last: the resume point moves only when all is written
+
+    say(f"training {cfg.model} on {data.name} ({len(data)} images, {data.size}px, "
+        f"{data.channels}ch) for {total} steps ({steps_per_epoch}/epoch) on {dev}"
+        + (f" x{d.world} processes" if d.enabled else "") + f" -> {out}")
+
+    # ---- the loop ---------------------------------------------------------------------------
+    meter = Meter()
+    bar = _progress(total, step, quiet or not d.main)
+    t_start = time.time()
+    t_log, n_log = time.time(), 0
+    last_ckpt = time.time()
+    elapsed0 = history[-1]["time"] if history else 0.0
+    stopping = False
+    with StopRequest(announce=d.main and not quiet) as stop:
+        while step < total and not stopping:
+            epoch = step // steps_per_epoch
+            sampler.set_epoch(epoch)
+            order = torch.tensor(list(sampler), device=dev)
+            batches = order[: steps_per_epoch * local_bs].view(steps_per_epoch, local_bs)
+            for b in range(step % steps_per_epoch, steps_per_epoch):
+                real = images[batches[b]].float().div_(127.5).sub_(1.0)
+                n = real.shape[0]
+
+                # D step: push D(real) -> real target, D(G(z)) -> fake target.
+                z = torch.randn(n, cfg.z_dim, device=dev)
+                with autocast():
+                    fake = G(z)
+                    real_logits = D(real)
+                    fake_logits = D(fake.detach())
+                rt = smooth_targets(n, True, cfg.label_smoothing, cfg.label_noise, dev)
+                ft = smooth_targets(n, False, 0.0, cfg.label_noise, dev)
+                d_loss = d_bce_loss(real_logits.float(), fake_logits.float(), rt, ft)
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+
+                # G step: the non-saturating loss through the just-updated D, D frozen.
+                D_raw.requires_grad_(False)
+                with autocast():
+                    g_logits = D_raw(fake)
+                g_loss = g_nonsaturating_loss(g_logits.float())
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_g.step()
+                D_raw.requires_grad_(True)
+
+                step += 1
+                n_log += n * d.world
+                meter.add(d_loss=d_loss, g_loss=g_loss,
+                          d_real=torch.sigmoid(real_logits.detach().float()).mean(),
+                          d_fake=torch.sigmoid(fake_logits.detach().float()).mean())
+                if step % cfg.log_every == 0 or step == total:
+                    now = time.time()
+                    rec = {"step": step, "epoch": step / steps_per_epoch, **meter.pop(),
+                           "img_per_s": n_log / max(now - t_log, 1e-9),
+                           "time": elapsed0 + now - t_start}
+                    t_log, n_log = now, 0
+                    history.append(rec)
+                    if d.main:
+                        _append_jsonl(out / "metrics.jsonl", rec)
+                    if bar is not None:
+                        bar.set_postfix_str(f"ep {epoch + 1}/{cfg.epochs} d {rec['d_loss']:.3f} "
+                                            f"g {rec['g_loss']:.3f} {rec['img_per_s']:.0f} img/s")
+                if bar is not None:
+                    bar.update(1)
+                stopping = any_flag(stop.requested, d)
+                if stopping or step >= total:
+                    break
+                if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
+                    checkpoint()
+                    last_ckpt = time.time()
+
+            if step % steps_per_epoch == 0 or step >= total:  # epoch (or run) finished
+                ep = math.ceil(step / steps_per_epoch)
+                if d.main:
+                    _epoch_artifacts(out, _unwrap(G), fixed_z, ep, history)
+                checkpoint()
+                last_ckpt = time.time()
+                if bar is None and history:
+                    r = history[-1]
+                    say(f"epoch {ep}/{cfg.epochs} step {step}/{total} d_loss {r['d_loss']:.3f} "
+                        f"g_loss {r['g_loss']:.3f} {r['img_per_s']:.0f} img/s "
+                        f"elapsed {_fmt(r['time'])} eta {_fmt((total - step) * r['time'] / step)}")
+            elif stopping:
+                checkpoint()
+            if stopping:
+                if bar is not None:
+                    bar.close()
+                say(f"stopped at step {step}; continue with --resume --out {out}")
+                raise KeyboardInterrupt
+    if bar is not None:
+        bar.close()
+    say(f"done: {step} steps in {_fmt(time.time() - t_start)}; run folder {out}")
+    return out
+
+
+@torch.no_grad()
+def _epoch_artifacts(out: Path, G: torch.nn.Module, z: torch.Tensor, epoch: int,
+                     history: list[dict]) -> None:
+    was_training = G.training
+    G.eval()
+    grid = make_grid((G(z).float() + 1) / 2)
+    G.train(was_training)
+    save_image(grid, out / "samples" / f"epoch_{epoch:04d}.png")
+    frames = []
+    for p in sorted((out / "samples").glob("epoch_*.png")):
+        with Image.open(p) as im:
+            frames.append(im.copy())
+    save_gif(frames, out / "progress.gif")
+    if history:
+        plot_losses(history, out / "losses.png")
+
+
+def _progress(total: int, initial: int, disable: bool) -> Any:
+    if disable or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, desc="train")
+
+
+def _fmt(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            out.append(json.loads(line))
+    return out
+
+
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def _append_jsonl(path: Path, rec: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+__all__ = ["train_run", "prepare_run_dir", "NetSpec"]

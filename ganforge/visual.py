@@ -1,0 +1,73 @@
+"""Pictures of a run: image grids, GIFs and the loss plot."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .serialization import atomic_write
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) floats in [0, 1] -> (N, H, W, C) uint8."""
+    x = (images.detach().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def to_pil(images: torch.Tensor) -> list[Image.Image]:
+    arr = to_uint8(images)
+    return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arr]
+
+
+def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> Image.Image:
+    """Tile (N, C, H, W) images in [0, 1] into one picture, ``nrow`` per row (default: square)."""
+    arr = to_uint8(images)
+    n, h, w, c = arr.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    grid = np.zeros((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), dtype=np.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[y : y + h, x : x + w] = arr[i]
+    return Image.fromarray(grid[..., 0] if c == 1 else grid)
+
+
+def save_image(img: Image.Image, path: Path) -> None:
+    atomic_write(Path(path), lambda p: img.save(p, format="PNG"))
+
+
+def save_gif(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 200) -> None:
+    """An endlessly looping GIF; the last frame is held a little longer."""
+    frames = [f.convert("RGB") if f.mode not in ("L", "RGB", "P") else f for f in frames]
+    durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 5]
+    atomic_write(
+        Path(path),
+        lambda p: frames[0].save(p, format="GIF", save_all=True, append_images=list(frames[1:]),
+                                 duration=durations, loop=0),
+    )
+
+
+def plot_losses(records: Sequence[dict], path: Path) -> None:
+    """losses.png: D and G losses against optimizer step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in records if "d_loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    for key, label in (("d_loss", "discriminator"), ("g_loss", "generator")):
+        ax.plot(steps, [r[key] for r in records if "d_loss" in r], label=label, lw=1.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(Path(path), lambda p: fig.savefig(p, format="png"))
+    plt.close(fig)
