@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -136,7 +137,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     if a.resume and a.out is None:
         raise GanforgeError("--resume needs --out RUN_DIR (the run to continue)")
     run = train(a.preset, out=a.out, resume=a.resume, quiet=a.quiet, **overrides)
-    if not a.quiet:
+    if not a.quiet and os.environ.get("RANK", "0") == "0":  # torchrun: print once
         print(run.path)
     return 0
 

@@ -53,7 +53,7 @@ def read_idx(path: Path) -> np.ndarray:
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    return arr.reshape(shape)
+    return arr.reshape(shape).copy()
 
 
 def idx_dataset(name: str, resources: list[Resource]) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import sys
 import urllib.error
@@ -90,13 +91,17 @@ def fetch(res: Resource, folder: Path, timeout: float = 60.0, progress: bool = T
                         bar.update(len(block))
             if bar:
                 bar.close()
+        got_size = part.stat().st_size
+        if total is not None and got_size < total:
+            raise GanforgeError(f"download of {res.url} was cut off at {got_size} of {total} bytes; "
+                                f"run again to resume it (kept in {part})")
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # asked past the end: the .part is already complete
             pass
         else:
             raise GanforgeError(f"could not download {res.url} (HTTP {e.code}); "
                                 + _manual_hint(res, dest)) from None
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as e:
         reason = getattr(e, "reason", e)
         raise GanforgeError(f"could not download {res.url} ({reason}; offline?); "
                             + _manual_hint(res, dest)) from None

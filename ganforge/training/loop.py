@@ -266,7 +266,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
                 meter.add(d_loss=d_loss, g_loss=g_loss,
                           d_real=torch.sigmoid(real_logits.detach().float()).mean(),
                           d_fake=torch.sigmoid(fake_logits.detach().float()).mean())
-                if step % cfg.log_every == 0 or step == total:
+                if step % cfg.log_every == 0 or step == total or b == steps_per_epoch - 1:
                     now = time.time()
                     rec = {"step": step, "epoch": step / steps_per_epoch, **meter.pop(),
                            "img_per_s": n_log / max(now - t_log, 1e-9),

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path_factory, monkeypatch):
+    """No test may touch the user's cache or the internet: downloads go to a temp folder."""
+    monkeypatch.setenv("GANFORGE_DATA", str(tmp_path_factory.mktemp("data")))
+
+
+def _blob(rng: np.random.Generator, size: int, channels: int) -> np.ndarray:
+    """A smooth random image: a bright disc at a random place on a dark background."""
+    yy, xx = np.mgrid[:size, :size]
+    cy, cx = rng.uniform(size * 0.3, size * 0.7, 2)
+    disc = ((yy - cy) ** 2 + (xx - cx) ** 2 < (size / 4) ** 2).astype(np.float64)
+    img = (disc * rng.uniform(150, 255) + rng.normal(0, 5, (size, size))).clip(0, 255)
+    if channels == 3:
+        img = np.stack([img, img * 0.5, 255 - img], -1)
+    return img.astype(np.uint8)
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """24 small RGB PNGs in two sub-folders (recursion)."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "imgs"
+    for i in range(24):
+        sub = root / ("a" if i % 2 else "b")
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_blob(rng, 20, 3)).save(sub / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def gray_folder(tmp_path):
+    rng = np.random.default_rng(1)
+    root = tmp_path / "gray"
+    root.mkdir()
+    for i in range(40):
+        Image.fromarray(_blob(rng, 16, 1)).save(root / f"{i:03d}.png")
+    return root

@@ -1,0 +1,135 @@
+"""The command line, run from outside as a user would (subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+TINY = ["--size", "16", "--batch-size", "8", "--seed", "0"]
+
+
+def cli(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    p = subprocess.run([sys.executable, "-m", "ganforge", *map(str, args)], capture_output=True,
+                       text=True, timeout=300, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def test_help_shows_examples():
+    for args in ([], ["train"], ["generate"], ["demo"], ["data"]):
+        out = cli(*args, "--help").stdout
+        assert "example" in out
+
+
+def test_train_then_generate_end_to_end(image_folder, tmp_path):
+    run = tmp_path / "run"
+    p = cli("train", "dcgan", "--data", image_folder, "--epochs", "2", "--out", run, *TINY)
+    assert p.stdout.strip() == str(run)
+    assert (run / "samples" / "epoch_0002.png").exists()
+
+    grid = tmp_path / "grid.png"
+    cli("generate", run, "--n", "9", "--seed", "1", "--out", grid)
+    with Image.open(grid) as im:
+        assert im.size == (3 * 18 + 2, 3 * 18 + 2)  # 3x3 tiles of 16px with 2px padding
+        first = np.asarray(im).copy()
+    cli("generate", run, "--n", "9", "--seed", "1", "--out", grid)
+    with Image.open(grid) as im:
+        assert np.array_equal(np.asarray(im), first)  # same seed, same images
+
+    cli("generate", run, "--n", "5", "--out-dir", tmp_path / "each")
+    assert len(list((tmp_path / "each").glob("*.png"))) == 5
+
+    gif = tmp_path / "walk.gif"
+    cli("generate", run, "--n", "4", "--interpolate", gif)
+    with Image.open(gif) as im:
+        assert im.n_frames > 10
+
+    # resume extends the run by one epoch
+    cli("train", "dcgan", "--out", run, "--resume", "--epochs", "3")
+    assert (run / "samples" / "epoch_0003.png").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "no-such-preset"], "unknown preset"),
+    (["train", "mnist-dcgan", "--epochs", "-1"], "--epochs"),
+    (["train", "mnist-dcgan", "--epochs", "two"], "--epochs"),
+    (["train", "dcgan", "--data", "/no/such/folder"], "/no/such/folder"),
+    (["train", "dcgan", "--data", "nosuchset"], "not a known data set"),
+    (["train", "mnist-dcgan", "--resume"], "--resume needs --out"),
+    (["train", "mnist-dcgan", "--device", "cuda:7", "--max-steps", "1"], "cuda"),
+    (["generate", "/no/such/run"], "no such run folder"),
+    (["generate", ".", "--n", "0"], "--n"),
+])
+def test_wrong_arguments_exit_2_with_one_line(args, needle):
+    p = cli(*args, check=False)
+    assert p.returncode == 2, p.stderr
+    lines = [x for x in p.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, p.stderr
+    assert needle in lines[0] and "Traceback" not in p.stderr
+
+
+def test_bad_images_warn_then_train(image_folder, tmp_path):
+    (image_folder / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    p = cli("train", "dcgan", "--data", image_folder, "--max-steps", "1", "--out", tmp_path / "r",
+            *TINY)
+    assert "warning: skipping" in p.stderr and "broken.jpg" in p.stderr
+    p = cli("train", "dcgan", "--data", image_folder, "--max-steps", "1", "--out", tmp_path / "s",
+            "--strict", *TINY, check=False)
+    assert p.returncode == 2 and "broken.jpg" in p.stderr
+
+
+def test_ctrl_c_saves_and_resume_continues(image_folder, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ganforge", "train", "mlp", "--data", str(image_folder), "--out",
+         str(run), "--epochs", "100000", *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    deadline = time.time() + 120
+    metrics = run / "metrics.jsonl"
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") > 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "stopped at step" in err and "Traceback" not in err
+    from ganforge.serialization import load_state
+
+    step = load_state(run / "state.safetensors")["step"]
+    assert step > 0
+    cli("train", "mlp", "--out", run, "--resume", "--max-steps", str(step + 3))
+    assert load_state(run / "state.safetensors")["step"] == step + 3
+
+
+def test_data_list():
+    out = cli("data").stdout
+    for name in ("mnist-mini", "mnist", "fashion-mnist", "cifar10", "celeba"):
+        assert name in out
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu(image_folder, tmp_path):
+    """torchrun with 2 CPU processes (gloo): both train, rank 0 writes the run."""
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "ganforge", "train", "dcgan", "--data", str(image_folder), "--out", str(run),
+         "--epochs", "2", *TINY], capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    import json
+
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["world_size"] == 2
+    from ganforge.serialization import load_state
+
+    assert load_state(run / "state.safetensors")["step"] == 2 * (24 // 8)
+    assert (run / "samples" / "epoch_0002.png").exists()
