@@ -225,7 +225,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
     bar = _progress(total, step, quiet or not d.main)
     t_start = time.time()
     t_log, n_log = time.time(), 0
-    last_ckpt = time.time()
+    last_ckpt = last_drawn = time.time()
     elapsed0 = history[-1]["time"] if history else 0.0
     stopping = False
     with StopRequest(announce=d.main and not quiet) as stop:
@@ -290,7 +290,10 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
             if step % steps_per_epoch == 0 or step >= total:  # epoch (or run) finished
                 ep = math.ceil(step / steps_per_epoch)
                 if d.main:
-                    _epoch_artifacts(out, _unwrap(G), fixed_z, ep, history)
+                    # The GIF and the plot grow with the run: redraw them at most once a minute.
+                    slow = step >= total or time.time() - last_drawn > 60
+                    _epoch_artifacts(out, _unwrap(G), fixed_z, ep, history if slow else None)
+                    last_drawn = time.time() if slow else last_drawn
                 checkpoint()
                 last_ckpt = time.time()
                 if bar is None and history:
@@ -300,6 +303,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
                         f"elapsed {_fmt(r['time'])} eta {_fmt((total - step) * r['time'] / step)}")
             elif stopping:
                 checkpoint()
+            if stopping and d.main:
+                _draw_progress(out, history)
             if stopping:
                 if bar is not None:
                     bar.close()
@@ -313,17 +318,24 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
 
 @torch.no_grad()
 def _epoch_artifacts(out: Path, G: torch.nn.Module, z: torch.Tensor, epoch: int,
-                     history: list[dict]) -> None:
+                     history: list[dict] | None) -> None:
+    """The epoch's sample grid; with ``history``, also redraw progress.gif and losses.png."""
     was_training = G.training
     G.eval()
     grid = make_grid((G(z).float() + 1) / 2)
     G.train(was_training)
     save_image(grid, out / "samples" / f"epoch_{epoch:04d}.png")
+    if history is not None:
+        _draw_progress(out, history)
+
+
+def _draw_progress(out: Path, history: list[dict]) -> None:
     frames = []
     for p in sorted((out / "samples").glob("epoch_*.png")):
         with Image.open(p) as im:
             frames.append(im.copy())
-    save_gif(frames, out / "progress.gif")
+    if frames:
+        save_gif(frames, out / "progress.gif")
     if history:
         plot_losses(history, out / "losses.png")
 
