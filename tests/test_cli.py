@@ -132,3 +132,9 @@ def test_ddp_two_processes_on_cpu(image_folder, tmp_path):
 
     assert load_state(run / "state.safetensors")["step"] == 2 * (24 // 8)
     assert (run / "samples" / "epoch_0002.png").exists()
+
+
+def test_demo_prints_run_folder_and_contents(tmp_path):
+    p = cli("demo", "--epochs", "1", "--out", tmp_path / "demo")
+    assert "Run folder:" in p.stdout and "progress.gif" in p.stdout and "samples/" in p.stdout
+    assert (tmp_path / "demo" / "generated_seed0.png").exists()

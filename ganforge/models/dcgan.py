@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import GanforgeError
+from .layers import FastDropout
 
 
 def _keras_init(module: nn.Module) -> None:
@@ -59,10 +60,10 @@ class TFDCGANDiscriminator(nn.Module):
         self.net = nn.Sequential(
             nn.Conv2d(1, 64, 5, 2, 2),
             nn.LeakyReLU(0.3),
-            nn.Dropout(dropout),
+            FastDropout(dropout),
             nn.Conv2d(64, 128, 5, 2, 2),
             nn.LeakyReLU(0.3),
-            nn.Dropout(dropout),
+            FastDropout(dropout),
             nn.Flatten(),
             nn.Linear(128 * 7 * 7, 1),
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import FastDropout
+
 
 class MLPGenerator(nn.Module):
     def __init__(self, z_dim: int, channels: int, size: int, hidden: list[int]) -> None:
@@ -30,7 +32,7 @@ class MLPDiscriminator(nn.Module):
         for h in hidden:
             layers += [nn.Linear(prev, h), nn.LeakyReLU(0.2)]
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(FastDropout(dropout))
             prev = h
         layers.append(nn.Linear(prev, 1))
         self.net = nn.Sequential(*layers)

@@ -157,7 +157,13 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
     # ---- networks and optimizers ------------------------------------------------------------
     torch.manual_seed(cfg.seed)  # same initial weights on every process and every run
     g_spec, d_spec = build_family(cfg.model, cfg.size, cfg.channels, cfg.z_dim, cfg.width)
-    G, D = g_spec.build().to(dev), d_spec.build().to(dev)
+    # channels_last: oneDNN's and cuDNN's fast convolution layout (measured ~5% per DCGAN step
+    # on this CPU); a no-op for the MLP.
+    G = g_spec.build().to(dev, memory_format=torch.channels_last)
+    D = d_spec.build().to(dev, memory_format=torch.channels_last)
+    # Without BatchNorm, D(real) and D(fake) are independent per image, so one forward pass
+    # over both halves computes the same thing with fewer, larger kernels.
+    d_batched = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D.modules())
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     torch.manual_seed(cfg.seed + d.rank)  # each process draws its own latents
@@ -236,30 +242,42 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
             batches = order[: steps_per_epoch * local_bs].view(steps_per_epoch, local_bs)
             for b in range(step % steps_per_epoch, steps_per_epoch):
                 real = images[batches[b]].float().div_(127.5).sub_(1.0)
+                real = real.contiguous(memory_format=torch.channels_last)
                 n = real.shape[0]
 
-                # D step: push D(real) -> real target, D(G(z)) -> fake target.
                 z = torch.randn(n, cfg.z_dim, device=dev)
-                with autocast():
-                    fake = G(z)
-                    real_logits = D(real)
-                    fake_logits = D(fake.detach())
                 rt = smooth_targets(n, True, cfg.label_smoothing, cfg.label_noise, dev)
                 ft = smooth_targets(n, False, 0.0, cfg.label_noise, dev)
-                d_loss = d_bce_loss(real_logits.float(), fake_logits.float(), rt, ft)
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-
-                # G step: the non-saturating loss through the just-updated D, D frozen.
-                D_raw.requires_grad_(False)
+                simultaneous = cfg.update == "simultaneous"
                 with autocast():
-                    g_logits = D_raw(fake)
-                g_loss = g_nonsaturating_loss(g_logits.float())
+                    fake = G(z)
+                    # D's loss: D(real) -> real target, D(G(z)) -> fake target.
+                    d_in = fake if simultaneous else fake.detach()
+                    if d_batched:
+                        real_logits, fake_logits = D(torch.cat([real, d_in])).float().split(n)
+                    else:
+                        real_logits, fake_logits = D(real).float(), D(d_in).float()
+                d_loss = d_bce_loss(real_logits, fake_logits, rt, ft)
+                opt_d.zero_grad(set_to_none=True)
                 opt_g.zero_grad(set_to_none=True)
-                g_loss.backward()
-                opt_g.step()
-                D_raw.requires_grad_(True)
+                if simultaneous:
+                    # TF tutorial: both gradients from this one forward pass, then both steps.
+                    g_loss = g_nonsaturating_loss(fake_logits)
+                    d_loss.backward(inputs=list(D.parameters()), retain_graph=True)
+                    g_loss.backward(inputs=list(G.parameters()))
+                    opt_d.step()
+                    opt_g.step()
+                else:
+                    d_loss.backward()
+                    opt_d.step()
+                    # G step: non-saturating loss through the just-updated D, D frozen.
+                    D_raw.requires_grad_(False)
+                    with autocast():
+                        g_logits = D_raw(fake).float()
+                    g_loss = g_nonsaturating_loss(g_logits)
+                    g_loss.backward()
+                    opt_g.step()
+                    D_raw.requires_grad_(True)
 
                 step += 1
                 n_log += n * d.world
