@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 from .api import Run, load, train  # noqa: E402
 from .config import PRESETS, TrainConfig  # noqa: E402
 from .errors import GanforgeError  # noqa: E402
+from .metrics import evaluate  # noqa: E402
 from .sampling import Sampler  # noqa: E402
 
-__all__ = ["GanforgeError", "PRESETS", "Run", "Sampler", "TrainConfig", "load", "train",
+__all__ = ["GanforgeError", "PRESETS", "Run", "Sampler", "TrainConfig", "evaluate", "load", "train",
            "__version__"]

@@ -46,6 +46,7 @@ examples:
   ganforge train mnist-dcgan --epochs 50          # the TensorFlow DCGAN tutorial, in PyTorch
   ganforge train celeba64-dcgan --data faces.zip  # the face GAN on your own zip or folder
   ganforge generate runs/mnist-dcgan-... --n 64 --seed 0 --out grid.png
+  ganforge eval runs/demo                         # digits-FID/KID/IS/precision-recall + floor
   torchrun --nproc_per_node=4 -m ganforge train celeba64-dcgan   # many GPUs (DDP)
 """
 
@@ -65,6 +66,18 @@ examples:
   ganforge generate runs/demo --n 64 --seed 0 --out grid.png
   ganforge generate runs/demo --n 500 --out-dir fakes/       # one PNG per image
   ganforge generate runs/demo --interpolate walk.gif         # a latent-space walk
+"""
+
+
+EVAL_HELP = """\
+examples:
+  ganforge eval runs/demo                                   # digits-FID, KID, IS, P/R vs mnist-mini
+  ganforge eval runs/demo --metrics fid,kid,is,pr,c2st --n 2000 --json scores.json
+  ganforge eval --fake fakes/ --real faces.zip --metrics kid,c2st,mmd --features pixels
+  ganforge eval runs/faces --features inception --feature-weights ~/pt_inception.pth
+
+Every score is printed beside its floor: the same metric between two disjoint halves of the
+real set at the same n.
 """
 
 
@@ -100,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, metavar="LR", help="learning rate of both networks")
     t.add_argument("--strict", action="store_true", default=None,
                    help="refuse unreadable image files instead of skipping them")
+    t.add_argument("--eval-every", type=_nonneg, metavar="K", help="every K epochs compute "
+                   "digits-FID (grayscale) or KID, log it, keep the best weights in RUN/best/")
     t.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     g = sub.add_parser("generate", help="make images with a trained run", epilog=GENERATE_HELP,
@@ -119,6 +134,25 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--epochs", type=_positive, help="passes over the 5,000 digits")
     dm.add_argument("--device", default="auto")
 
+    ev = sub.add_parser("eval", help="score a run (or a folder of images) against real data",
+                        epilog=EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ev.add_argument("run", type=Path, nargs="?", metavar="RUN", help="run folder to score")
+    ev.add_argument("--fake", type=Path, metavar="DIR", help="score this image folder/zip instead")
+    ev.add_argument("--real", metavar="DATA", help="real data: name, folder or zip "
+                    "(default: the run's training data)")
+    ev.add_argument("--metrics", default="fid,kid,is,pr",
+                    help="comma-separated: fid,kid,is,pr,c2st,mmd (default fid,kid,is,pr)")
+    ev.add_argument("--features", default="auto",
+                    help="auto (digits for grayscale, inception if its weights are set, else "
+                         "pixels), digits, inception, pixels")
+    ev.add_argument("--feature-weights", type=Path, metavar="PATH",
+                    help="local FID Inception-v3 weights file (or $GANFORGE_INCEPTION_WEIGHTS)")
+    ev.add_argument("--n", type=_positive, default=5000, help="images per set (default 5000)")
+    ev.add_argument("--size", type=_positive, help="load both sets at this size (default: the run's)")
+    ev.add_argument("--seed", type=_nonneg, default=0)
+    ev.add_argument("--json", type=Path, metavar="FILE", help="also write every number as JSON")
+    ev.add_argument("--device", default="auto")
+
     dt = sub.add_parser("data", help="list data sets, or download one ahead of time",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="examples:\n  ganforge data\n  ganforge data --fetch mnist\n")
@@ -131,7 +165,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
     overrides = dict(data=a.data, epochs=a.epochs, max_steps=a.max_steps,
                      batch_size=a.batch_size, size=a.size, channels=a.channels, fit=a.fit,
-                     seed=a.seed, device=a.device, precision=a.precision, strict=a.strict)
+                     seed=a.seed, device=a.device, precision=a.precision, strict=a.strict,
+                     eval_every=a.eval_every)
     if a.lr is not None:
         overrides.update(lr_g=a.lr, lr_d=a.lr)
     if a.resume and a.out is None:
@@ -181,6 +216,18 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(a: argparse.Namespace) -> int:
+    from .metrics import evaluate, format_table
+
+    res = evaluate(a.run, fake=a.fake, real=a.real, metrics=a.metrics, features=a.features,
+                   n=a.n, seed=a.seed, feature_weights=a.feature_weights, size=a.size,
+                   device=a.device, json_out=a.json)
+    print(format_table(res))
+    if a.json:
+        print(f"wrote {a.json}")
+    return 0
+
+
 def _cmd_data(a: argparse.Namespace) -> int:
     from .data import data_dir, describe, load_data
 
@@ -202,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     handler = {"train": _cmd_train, "generate": _cmd_generate, "demo": _cmd_demo,
-               "data": _cmd_data}[a.command]
+               "eval": _cmd_eval, "data": _cmd_data}[a.command]
     try:
         return handler(a)
     except GanforgeError as e:

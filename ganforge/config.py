@@ -37,6 +37,8 @@ class TrainConfig:
     # "simultaneous": both gradients from one forward pass, as the TensorFlow tutorial does.
     update: str = "alternating"
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
+    eval_every: int = 0  # every K epochs: the cheap metric (digits-FID / KID), best/ weights
+    eval_n: int = 2000  # images per set for that metric
     grid_n: int = 64  # images in each epoch's fixed-seed sample grid
     log_every: int = 20  # steps between metrics.jsonl lines
     checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (crash safety)
@@ -59,6 +61,7 @@ class TrainConfig:
         need(self.lr_g > 0 and self.lr_d > 0, "learning rates must be > 0")
         need(0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)")
         need(self.label_noise >= 0, "--label-noise must be >= 0")
+        need(self.eval_every >= 0 and self.eval_n >= 2, "--eval-every must be >= 0, eval_n >= 2")
         need(self.z_dim >= 1 and self.width >= 1, "z_dim and width must be >= 1")
         self.betas = (float(self.betas[0]), float(self.betas[1]))
         return self

@@ -54,14 +54,23 @@ def save_gif(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 200)
 
 
 def plot_losses(records: Sequence[dict], path: Path) -> None:
-    """losses.png: D and G losses against optimizer step."""
+    """losses.png: D and G losses against optimizer step, and the eval metric beside them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     steps = [r["step"] for r in records if "d_loss" in r]
-    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    evals = [r for r in records if "eval" in r]
+    if evals:
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.5), dpi=100)
+        ax2.plot([r["step"] for r in evals], [r["value"] for r in evals], "o-", color="C2")
+        ax2.set_xlabel("step")
+        ax2.set_ylabel(evals[-1]["eval"])
+        ax2.set_title("evaluation (lower is better)")
+        ax2.grid(alpha=0.3)
+    else:
+        fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
     for key, label in (("d_loss", "discriminator"), ("g_loss", "generator")):
         ax.plot(steps, [r[key] for r in records if "d_loss" in r], label=label, lw=1.2)
     ax.set_xlabel("step")

@@ -222,6 +222,16 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
         save_network(out / "discriminator.safetensors", _unwrap(D), d_spec)
         save_state(out / STATE, state)  # last: the resume point moves only when all is written
 
+    quick = None
+    best = float("inf")
+    if cfg.eval_every and d.main:
+        from ..metrics.evaluate import QuickEval
+
+        quick = QuickEval(data.images, cfg.eval_n, cfg.seed)
+        best_file = out / "best" / "score.json"
+        if resume and best_file.is_file():
+            best = json.loads(best_file.read_text())["value"]
+
     say(f"training {cfg.model} on {data.name} ({len(data)} images, {data.size}px, "
         f"{data.channels}ch) for {total} steps ({steps_per_epoch}/epoch) on {dev}"
         + (f" x{d.world} processes" if d.enabled else "") + f" -> {out}")
@@ -312,10 +322,24 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
                     slow = step >= total or time.time() - last_drawn > 60
                     _epoch_artifacts(out, _unwrap(G), fixed_z, ep, history if slow else None)
                     last_drawn = time.time() if slow else last_drawn
+                if quick is not None and (ep % cfg.eval_every == 0 or step >= total):
+                    value = quick(_unwrap(G), cfg.z_dim)
+                    rec = {"step": step, "epoch": step / steps_per_epoch, "eval": quick.name,
+                           "value": value, "time": elapsed0 + time.time() - t_start}
+                    history.append(rec)
+                    _append_jsonl(out / "metrics.jsonl", rec)
+                    if value < best:
+                        best = value
+                        save_network(out / "best" / "generator.safetensors", _unwrap(G), g_spec)
+                        write_json(out / "best" / "score.json", rec)
+                    say(f"epoch {ep}: {quick.name} {value:.4g} (best {best:.4g})")
+                    if step >= total or ep % cfg.eval_every == 0:
+                        plot_losses(history, out / "losses.png")
                 checkpoint()
                 last_ckpt = time.time()
-                if bar is None and history:
-                    r = history[-1]
+                losses = [h for h in history if "d_loss" in h]
+                if bar is None and losses:
+                    r = losses[-1]
                     say(f"epoch {ep}/{cfg.epochs} step {step}/{total} d_loss {r['d_loss']:.3f} "
                         f"g_loss {r['g_loss']:.3f} {r['img_per_s']:.0f} img/s "
                         f"elapsed {_fmt(r['time'])} eta {_fmt((total - step) * r['time'] / step)}")

@@ -1,0 +1,1 @@
+"""Files shipped with ganforge (the digits feature extractor's weights)."""

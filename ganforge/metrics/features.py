@@ -1,0 +1,146 @@
+"""Feature extractors for the metrics: `digits`, `inception`, `pixels`, or any ``nn.Module``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import GanforgeError
+
+INCEPTION_ENV = "GANFORGE_INCEPTION_WEIGHTS"
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+                 + INCEPTION_FILE)
+
+
+@dataclass
+class Extractor:
+    """Turns images (N, C, H, W) in [0, 1] into features, and class probabilities if it can."""
+
+    name: str
+    size: int | None  # input side it wants; None: images as they come
+    channels: int | None  # 1 or 3 it wants; None: as they come
+    net: nn.Module
+    ident: str  # name + weights fingerprint: part of the reference-statistics cache key
+    has_probs: bool = False
+
+    def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels == 1 and x.shape[1] == 3:
+            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        elif self.channels == 3 and x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if self.size and x.shape[-1] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        return x.clamp(0, 1)
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray | None]:
+        feats, probs = [], []
+        for chunk in images.split(batch_size):
+            x = self._prep(chunk.float())
+            if self.name == "digits":
+                f = self.net.features(x)
+                probs.append(torch.softmax(self.net.head(f), 1).double().numpy())
+            elif self.name == "inception":
+                f = self.net((x * 255).round().to(torch.uint8))
+                if isinstance(f, (tuple, list)):
+                    f = f[0]
+            else:
+                f = self.net(x)
+            feats.append(f.reshape(len(x), -1).double().cpu().numpy())
+        return np.concatenate(feats), (np.concatenate(probs) if probs else None)
+
+
+def _fingerprint(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def digits_extractor() -> Extractor:
+    from .digits import load_digits_cnn, weights_path
+
+    return Extractor("digits", 28, 1, load_digits_cnn(), f"digits-{_fingerprint(weights_path())}",
+                     has_probs=True)
+
+
+class _Pixels(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+def pixels_extractor(size: int = 32) -> Extractor:
+    return Extractor("pixels", size, None, _Pixels(), f"pixels-{size}")
+
+
+def inception_weights(path: str | Path | None = None) -> Path:
+    """Where the FID Inception-v3 weights are: --feature-weights, $GANFORGE_INCEPTION_WEIGHTS."""
+    p = path or os.environ.get(INCEPTION_ENV)
+    if not p:
+        raise GanforgeError(
+            f"inception features need the FID Inception-v3 weights file {INCEPTION_FILE}: "
+            f"download it from {INCEPTION_URL} and pass --feature-weights PATH (or set "
+            f"{INCEPTION_ENV}); offline, use --features digits (for digits) or pixels"
+        )
+    p = Path(p).expanduser()
+    if not p.is_file():
+        raise GanforgeError(f"--feature-weights {p}: no such file (want {INCEPTION_FILE} from "
+                            f"{INCEPTION_URL})")
+    return p
+
+
+def inception_extractor(weights: str | Path | None = None) -> Extractor:
+    """The standard FID Inception-v3 (pool3, 2048-d) through torch-fidelity, from a local file."""
+    path = inception_weights(weights)
+    try:
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    except ImportError:
+        raise GanforgeError(
+            "inception features need torch-fidelity (and torchvision): pip install "
+            "'ganforge[inception]'; offline, use --features digits or pixels"
+        ) from None
+    try:
+        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                          feature_extractor_weights_path=str(path))
+    except Exception as e:  # a wrong or corrupt file: say which
+        raise GanforgeError(f"--feature-weights {path}: cannot load as FID Inception-v3 weights "
+                            f"({str(e).splitlines()[0][:200]})") from None
+    return Extractor("inception", 299, 3, net.eval(), f"inception-{_fingerprint(path)}")
+
+
+def custom_extractor(module: nn.Module, name: str = "custom") -> Extractor:
+    """Any ``nn.Module`` mapping (N, C, H, W) in [0, 1] to (N, ...) features."""
+    n_params = sum(p.numel() for p in module.parameters())
+    ident = f"{name}-{type(module).__name__}-{n_params}"
+    return Extractor(name, None, None, module.eval(), ident)
+
+
+def get_extractor(features: str | nn.Module, channels: int, weights: str | Path | None = None) -> Extractor:
+    """``auto`` is `digits` for grayscale images, else `inception` when its weights are configured,
+    else `pixels`."""
+    if isinstance(features, nn.Module):
+        return custom_extractor(features)
+    if features == "auto":
+        if channels == 1:
+            features = "digits"
+        elif weights or os.environ.get(INCEPTION_ENV):
+            features = "inception"
+        else:
+            features = "pixels"
+    if features == "digits":
+        return digits_extractor()
+    if features == "pixels":
+        return pixels_extractor()
+    if features == "inception":
+        return inception_extractor(weights)
+    raise GanforgeError(f"--features {features!r}: use auto, digits, inception or pixels")
