@@ -138,7 +138,8 @@ def evaluate(
 
     out: dict[str, Any] = {}
     if "fid" in metrics:
-        out["fid"] = {"value": stats.fid_from_features(ff, fa), "real_vs_real": stats.fid_from_features(fb, fa)}
+        out["fid"] = {"value": stats.fid_from_features(ff, fa),
+                      "real_vs_real": stats.fid_from_features(fb, fa)}
     if "kid" in metrics:
         (kv, ks), (rv, rs) = stats.kid(ff, fa, seed=seed), stats.kid(fb, fa, seed=seed)
         out["kid"] = {"value": kv, "std": ks, "real_vs_real": rv, "real_vs_real_std": rs}
