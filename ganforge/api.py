@@ -82,7 +82,10 @@ def train(
         from .config import PRESETS
         from .models import MODELS
 
-        if preset is not None and preset not in PRESETS and preset in MODELS:
+        if preset is not None and preset not in PRESETS:
+            if preset not in MODELS:
+                raise GanforgeError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS.names())}; "
+                                    f"or a bare model: {', '.join(MODELS.names())}")
             overrides.setdefault("model", preset)
             preset = None
         config = resolve(preset, data=None if data is None else str(data), epochs=epochs,

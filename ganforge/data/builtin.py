@@ -10,20 +10,17 @@ import numpy as np
 
 from .download import Resource, data_dir, fetch
 
-MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
-MNIST = [
-    Resource("train-images-idx3-ubyte.gz", MNIST_URL + "train-images-idx3-ubyte.gz",
-             "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-    Resource("train-labels-idx1-ubyte.gz", MNIST_URL + "train-labels-idx1-ubyte.gz",
-             "d53e105ee54ea40749a09fcbcd1e9432"),
-]
-FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-FASHION_MNIST = [
-    Resource("train-images-idx3-ubyte.gz", FASHION_URL + "train-images-idx3-ubyte.gz",
-             "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-    Resource("train-labels-idx1-ubyte.gz", FASHION_URL + "train-labels-idx1-ubyte.gz",
-             "25c81989df183df01b3e8a0aad5dffbe"),
-]
+
+def _idx_pair(base: str, images_md5: str, labels_md5: str) -> list[Resource]:
+    """The training images and labels of an MNIST-format data set (IDX files, gzipped)."""
+    names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
+    return [Resource(n, base + n, md5) for n, md5 in zip(names, (images_md5, labels_md5))]
+
+
+MNIST = _idx_pair("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                  "f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432")
+FASHION_MNIST = _idx_pair("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                          "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe")
 # The binary version: plain bytes, unlike the python version, which is pickled.
 CIFAR10 = Resource("cifar-10-binary.tar.gz",
                    "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
