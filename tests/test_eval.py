@@ -143,3 +143,21 @@ def test_cli_eval_end_to_end(tmp_path):
     p = subprocess.run([sys.executable, "-m", "ganforge", "eval", str(run), "--metrics", "fid,xyz"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and "xyz" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_extractor_registry_is_open_and_names_unknowns(image_folder):
+    from ganforge.metrics import EXTRACTORS
+    from ganforge.metrics.features import Extractor
+
+    with pytest.raises(GanforgeError, match="known: digits, inception, pixels"):
+        get_extractor("vgg", 3)
+
+    class Corners(torch.nn.Module):
+        def forward(self, x):
+            return x[:, :, ::8, ::8].flatten(1)
+
+    EXTRACTORS.register("corners-test")(lambda weights=None: Extractor("corners-test", 16, 3, Corners(),
+                                                                      "corners-test"))
+    res = evaluate(fake=image_folder, real=image_folder, n=12, size=16, metrics="kid",
+                   features="corners-test", cache=False)
+    assert res["protocol"]["features"] == "corners-test"

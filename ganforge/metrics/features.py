@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GanforgeError
+from ..registry import Registry
 
 INCEPTION_ENV = "GANFORGE_INCEPTION_WEIGHTS"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -125,9 +126,19 @@ def custom_extractor(module: nn.Module, name: str = "custom") -> Extractor:
     return Extractor(name, None, None, module.eval(), ident)
 
 
+EXTRACTORS: Registry = Registry("feature extractor")
+EXTRACTORS.register("digits")(lambda weights=None: digits_extractor())
+EXTRACTORS.register("pixels")(lambda weights=None: pixels_extractor())
+EXTRACTORS.register("inception")(lambda weights=None: inception_extractor(weights))
+
+
 def get_extractor(features: str | nn.Module, channels: int, weights: str | Path | None = None) -> Extractor:
-    """``auto`` is `digits` for grayscale images, else `inception` when its weights are configured,
-    else `pixels`."""
+    """A registered extractor by name, or any ``nn.Module``.
+
+    ``auto`` is `digits` for grayscale images, else `inception` when its weights are configured,
+    else `pixels`. Add your own with ``EXTRACTORS.register("name")(factory)``, where
+    ``factory(weights=None)`` returns an :class:`Extractor`.
+    """
     if isinstance(features, nn.Module):
         return custom_extractor(features)
     if features == "auto":
@@ -137,10 +148,4 @@ def get_extractor(features: str | nn.Module, channels: int, weights: str | Path 
             features = "inception"
         else:
             features = "pixels"
-    if features == "digits":
-        return digits_extractor()
-    if features == "pixels":
-        return pixels_extractor()
-    if features == "inception":
-        return inception_extractor(weights)
-    raise GanforgeError(f"--features {features!r}: use auto, digits, inception or pixels")
+    return EXTRACTORS.get(features)(weights=weights)
