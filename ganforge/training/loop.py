@@ -31,7 +31,7 @@ from torch.utils.data import DistributedSampler
 
 from .. import __version__
 from ..config import TrainConfig
-from ..data import load_data
+from ..data import DATASETS, load_data
 from ..errors import GanforgeError
 from ..losses import d_bce_loss, g_nonsaturating_loss, smooth_targets
 from ..models import NetSpec, build_family
@@ -139,6 +139,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
     say = (lambda msg: None) if (quiet or not d.main) else (lambda msg: print(msg, file=sys.stderr))
 
     # ---- data -------------------------------------------------------------------------------
+    if cfg.data not in DATASETS and Path(cfg.data).expanduser().exists():
+        cfg.data = str(Path(cfg.data).expanduser().resolve())  # resume/eval from any folder
     data = load_data(cfg.data, cfg.size, cfg.channels, cfg.fit, cfg.strict)
     cfg.channels = data.channels
     if cfg.batch_size % d.world:
