@@ -153,8 +153,9 @@ def load_image_files(
         try:
             img = _decode(data)
             return _is_gray(img), to_array(img, size, out_channels, fit)
-        except (OSError, ValueError, UnidentifiedImageError, SyntaxError,
-                Image.DecompressionBombError) as e:
+        except UnidentifiedImageError:
+            return "not an image in a format Pillow can read"
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             return (str(e).splitlines()[0] if str(e) else type(e).__name__)
 
     # PIL releases the GIL while decoding and resizing, so threads give a real speed-up.
