@@ -34,7 +34,7 @@ from ..config import TrainConfig
 from ..data import DATASETS, load_data
 from ..errors import GanforgeError
 from ..losses import d_bce_loss, g_nonsaturating_loss, smooth_targets
-from ..models import NetSpec, build_family
+from ..models import build_family
 from ..sampling import latents
 from ..serialization import load_state, save_network, save_state, write_json
 from ..visual import make_grid, plot_losses, save_gif, save_image
@@ -416,4 +416,4 @@ def _append_jsonl(path: Path, rec: dict) -> None:
         f.write(json.dumps(rec) + "\n")
 
 
-__all__ = ["train_run", "prepare_run_dir", "NetSpec"]
+__all__ = ["train_run", "prepare_run_dir"]
