@@ -12,7 +12,7 @@ from PIL import Image
 from .config import TrainConfig, resolve
 from .errors import GanforgeError
 from .sampling import Sampler
-from .training import train_run
+from .training.loop import saved_config, train_run
 
 
 class Run:
@@ -77,7 +77,7 @@ def train(
     if resume and config is None:
         if out is None:
             raise GanforgeError("resume=True needs out= (the run folder to continue)")
-        config = _saved_config(Path(out), epochs, overrides.get("max_steps"))
+        config = saved_config(Path(out), epochs, overrides.get("max_steps"))
     if config is None:
         from .config import PRESETS
         from .models import MODELS
@@ -91,20 +91,6 @@ def train(
         config = resolve(preset, data=None if data is None else str(data), epochs=epochs,
                          **overrides)
     return Run(train_run(config, None if out is None else Path(out), resume=resume, quiet=quiet))
-
-
-def _saved_config(out: Path, epochs: int | None, max_steps: int | None) -> TrainConfig:
-    """A run's own config, extended by an explicit ``epochs`` and/or ``max_steps``."""
-    path = out / "config.json"
-    if not path.is_file():
-        raise GanforgeError(f"--resume: {out} is not a ganforge run folder (no config.json)")
-    cfg = TrainConfig.from_dict(json.loads(path.read_text())["train"])
-    if epochs is not None:
-        cfg.epochs = epochs
-        cfg.max_steps = max_steps  # a new epoch target replaces an old step cap
-    elif max_steps is not None:
-        cfg.max_steps = max_steps
-    return cfg.validate()
 
 
 def load(run_dir: str | Path, device: str = "auto") -> Sampler:

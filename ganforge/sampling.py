@@ -38,6 +38,20 @@ def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
     return torch.randn(n, z_dim, generator=g)
 
 
+@torch.no_grad()
+def render(net: nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Run a generator in eval mode over latents in chunks: images in [0, 1] on the CPU.
+
+    The network's train/eval mode is restored afterwards, so training code can call this too.
+    """
+    dev = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    out = [net(chunk.to(dev)).float().cpu() for chunk in z.split(batch_size)]
+    net.train(was_training)
+    return (torch.cat(out) + 1) / 2
+
+
 class Sampler:
     """A trained generator, ready to make images. Get one with ``ganforge.load(run_dir)``."""
 
@@ -57,13 +71,9 @@ class Sampler:
         net, spec = load_network(path)
         return cls(net, int(spec.args.get("z_dim", 100)), pick_device(device))
 
-    @torch.no_grad()
     def from_latents(self, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Images in [0, 1], (N, C, H, W), on the CPU."""
-        out = []
-        for chunk in z.split(batch_size):
-            out.append(self.net(chunk.to(self.device)).float().cpu())
-        return (torch.cat(out) + 1) / 2
+        return render(self.net, z, batch_size)
 
     def generate(self, n: int, seed: int = 0, pil: bool = False) -> torch.Tensor | list[Image.Image]:
         """``n`` new images; the same seed gives the same images.

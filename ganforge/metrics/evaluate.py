@@ -224,16 +224,10 @@ class QuickEval:
         self.name = f"{self.ext.name}-{self.kind}{_short(self.n)}"
         self.seed = seed
 
-    @torch.no_grad()
     def __call__(self, generator: nn.Module, z_dim: int) -> float:
-        from ..sampling import latents
+        from ..sampling import latents, render
 
-        dev = next(generator.parameters()).device
-        was_training = generator.training
-        generator.eval()
-        z = latents(self.n, z_dim, self.seed + 1)
-        imgs = torch.cat([(generator(c.to(dev)).float().cpu() + 1) / 2 for c in z.split(500)])
-        generator.train(was_training)
+        imgs = render(generator, latents(self.n, z_dim, self.seed + 1), batch_size=500)
         feats, _ = self.ext(imgs)
         if self.kind == "fid":
             return stats.fid_from_features(feats, self.ref)

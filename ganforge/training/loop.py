@@ -35,7 +35,7 @@ from ..data import DATASETS, load_data
 from ..errors import GanforgeError
 from ..losses import d_bce_loss, g_nonsaturating_loss, smooth_targets
 from ..models import build_family
-from ..sampling import latents
+from ..sampling import latents, render
 from ..serialization import load_state, save_network, save_state, write_json
 from ..visual import make_grid, plot_losses, save_gif, save_image
 from .distributed import Dist, any_flag, setup, teardown
@@ -96,19 +96,30 @@ def _default_out(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{cfg.preset or cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def prepare_run_dir(out: Path, resume: bool) -> dict[str, Any] | None:
-    """Check the run folder against --resume; return the saved config when resuming."""
+def prepare_run_dir(out: Path, resume: bool) -> None:
+    """Check the run folder against --resume: never overwrite a run, never resume nothing."""
     has_state = (out / STATE).is_file()
-    if resume:
-        if not has_state:
-            raise GanforgeError(f"--resume: {out} holds no {STATE} to resume from")
-        return json.loads((out / "config.json").read_text())
-    if has_state:
+    if resume and not has_state:
+        raise GanforgeError(f"--resume: {out} holds no {STATE} to resume from")
+    if not resume and has_state:
         raise GanforgeError(f"{out} already holds a run; pass --resume to continue it, "
                             "or choose another --out")
     if out.exists() and not out.is_dir():
         raise GanforgeError(f"--out {out}: exists and is not a folder")
-    return None
+
+
+def saved_config(out: Path, epochs: int | None, max_steps: int | None) -> TrainConfig:
+    """A run's own config, extended by an explicit ``epochs`` and/or ``max_steps``."""
+    path = out / "config.json"
+    if not path.is_file():
+        raise GanforgeError(f"--resume: {out} is not a ganforge run folder (no config.json)")
+    cfg = TrainConfig.from_dict(json.loads(path.read_text())["train"])
+    if epochs is not None:
+        cfg.epochs = epochs
+        cfg.max_steps = max_steps  # a new epoch target replaces an old step cap
+    elif max_steps is not None:
+        cfg.max_steps = max_steps
+    return cfg.validate()
 
 
 def train_run(
@@ -120,12 +131,9 @@ def train_run(
     ``max_steps`` of ``cfg`` are taken over (to extend a run).
     """
     out = Path(out) if out is not None else _default_out(cfg)
-    saved = prepare_run_dir(out, resume)
-    if saved is not None:
-        extend = {"epochs": cfg.epochs, "max_steps": cfg.max_steps}
-        cfg = TrainConfig.from_dict(saved["train"])
-        cfg.epochs, cfg.max_steps = extend["epochs"], extend["max_steps"]
-        cfg.validate()
+    prepare_run_dir(out, resume)
+    if resume:
+        cfg = saved_config(out, cfg.epochs, cfg.max_steps)
 
     d = setup(cfg.device)
     try:
@@ -335,13 +343,11 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
                         save_network(out / "best" / "generator.safetensors", _unwrap(G), g_spec)
                         write_json(out / "best" / "score.json", rec)
                     say(f"epoch {ep}: {quick.name} {value:.4g} (best {best:.4g})")
-                    if step >= total or ep % cfg.eval_every == 0:
-                        plot_losses(history, out / "losses.png")
+                    plot_losses(history, out / "losses.png")
                 checkpoint()
                 last_ckpt = time.time()
-                losses = [h for h in history if "d_loss" in h]
-                if bar is None and losses:
-                    r = losses[-1]
+                r = next((h for h in reversed(history) if "d_loss" in h), None)
+                if bar is None and r is not None:
                     say(f"epoch {ep}/{cfg.epochs} step {step}/{total} d_loss {r['d_loss']:.3f} "
                         f"g_loss {r['g_loss']:.3f} {r['img_per_s']:.0f} img/s "
                         f"elapsed {_fmt(r['time'])} eta {_fmt((total - step) * r['time'] / step)}")
@@ -360,15 +366,10 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
     return out
 
 
-@torch.no_grad()
 def _epoch_artifacts(out: Path, G: torch.nn.Module, z: torch.Tensor, epoch: int,
                      history: list[dict] | None) -> None:
     """The epoch's sample grid; with ``history``, also redraw progress.gif and losses.png."""
-    was_training = G.training
-    G.eval()
-    grid = make_grid((G(z).float() + 1) / 2)
-    G.train(was_training)
-    save_image(grid, out / "samples" / f"epoch_{epoch:04d}.png")
+    save_image(make_grid(render(G, z)), out / "samples" / f"epoch_{epoch:04d}.png")
     if history is not None:
         _draw_progress(out, history)
 
@@ -416,4 +417,4 @@ def _append_jsonl(path: Path, rec: dict) -> None:
         f.write(json.dumps(rec) + "\n")
 
 
-__all__ = ["train_run", "prepare_run_dir"]
+__all__ = ["train_run", "prepare_run_dir", "saved_config"]
