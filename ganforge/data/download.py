@@ -34,12 +34,17 @@ class Resource:
     md5: str
 
 
-def md5sum(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
+def file_hash(path: Path, algorithm: str = "md5") -> str:
+    """Hex digest of a file, read in 1 MB blocks (data sets are GBs)."""
+    h = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def md5sum(path: Path) -> str:
+    return file_hash(path, "md5")
 
 
 def _manual_hint(res: Resource, dest: Path) -> str:

@@ -20,7 +20,7 @@ from torch import nn
 from ..data import data_dir, load_data
 from ..errors import GanforgeError
 from . import stats
-from .features import Extractor, get_extractor
+from .features import Extractor, get_extractor, to_channels
 
 ALL_METRICS = ("fid", "kid", "is", "pr", "c2st", "mmd")
 
@@ -128,9 +128,7 @@ def evaluate(
     if len(fake_images) < n_eff:
         raise GanforgeError(f"--fake has {len(fake_images)} images; need {n_eff} (or lower --n)")
     fake_images = fake_images[:n_eff]
-    if fake_images.shape[1] != channels:
-        fake_images = fake_images.mean(1, keepdim=True) if channels == 1 else \
-            fake_images.expand(-1, 3, -1, -1)
+    fake_images = to_channels(fake_images, channels)
 
     fa = _cached_features(ext, a, f"A{seed}", cache)
     fb = _cached_features(ext, b, f"B{seed}", cache)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.download import file_hash
 from ..errors import GanforgeError
 from ..registry import Registry
 
@@ -33,10 +33,7 @@ class Extractor:
     has_probs: bool = False
 
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
-        if self.channels == 1 and x.shape[1] == 3:
-            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        elif self.channels == 3 and x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
+        x = to_channels(x, self.channels)
         if self.size and x.shape[-1] != self.size:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
                               align_corners=False)
@@ -61,11 +58,17 @@ class Extractor:
 
 
 def _fingerprint(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return file_hash(path, "sha256")[:16]
+
+
+def to_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
+    """(N, C, H, W) in [0, 1] to 1 or 3 channels; RGB -> gray with the ITU-R 601 weights
+    Pillow's "L" conversion uses, so tensors and loaded files are converted alike."""
+    if channels == 1 and x.shape[1] == 3:
+        return (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    if channels == 3 and x.shape[1] == 1:
+        return x.expand(-1, 3, -1, -1)
+    return x
 
 
 def digits_extractor() -> Extractor:
