@@ -110,7 +110,7 @@ def class_coverage(probs: np.ndarray, min_share: float = 0.01) -> dict[str, floa
     hist = np.bincount(p.argmax(1), minlength=k) / len(p)
     nz = hist[hist > 0]
     return {"classes_covered": int((hist >= min_share).sum()), "num_classes": k,
-            "entropy": float(-(nz * np.log(nz)).sum() / np.log(k)),
+            "entropy": max(0.0, float(-(nz * np.log(nz)).sum() / np.log(k))),  # no "-0.000"
             "histogram": [round(float(h), 4) for h in hist]}
 
 
