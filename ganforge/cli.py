@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", choices=("fp32", "bf16"), help="bf16: autocast, faster on "
                    "CPUs with AVX512-BF16 and on GPUs")
     t.add_argument("--lr", type=float, metavar="LR", help="learning rate of both networks")
+    t.add_argument("--ema", type=float, metavar="DECAY", help="keep an exponential moving average "
+                   "of G's weights (e.g. 0.999) and sample from it; 0 turns it off")
+    t.add_argument("--diffaug", metavar="POLICY", help="DiffAugment for small data sets: "
+                   "comma-separated color,translation,cutout ('' turns it off)")
     t.add_argument("--strict", action="store_true", default=None,
                    help="refuse unreadable image files instead of skipping them")
     t.add_argument("--eval-every", type=_nonneg, metavar="K", help="every K epochs compute "
@@ -164,7 +168,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     overrides = dict(data=a.data, epochs=a.epochs, max_steps=a.max_steps,
                      batch_size=a.batch_size, size=a.size, channels=a.channels, fit=a.fit,
                      seed=a.seed, device=a.device, precision=a.precision, strict=a.strict,
-                     eval_every=a.eval_every)
+                     eval_every=a.eval_every, ema=a.ema, diffaug=a.diffaug)
     if a.lr is not None:
         overrides.update(lr_g=a.lr, lr_d=a.lr)
     if a.resume and a.out is None:

@@ -36,6 +36,13 @@ class TrainConfig:
     # "alternating": D step, then G step through the updated D (PyTorch DCGAN example).
     # "simultaneous": both gradients from one forward pass, as the TensorFlow tutorial does.
     update: str = "alternating"
+    # Generator EMA: decay of an exponential moving average of G's weights (0 = off). Training is
+    # unchanged; the saved generator, the grids and the evals use the average, which irons out
+    # the step-to-step oscillation of GAN training (Yazici et al. 2019; StyleGAN's G_ema).
+    ema: float = 0.0
+    # DiffAugment policy for D's inputs, e.g. "translation,cutout" ('' = off): data-efficient
+    # training on small data sets (Zhao et al. 2020).
+    diffaug: str = ""
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
     eval_every: int = 0  # every K epochs: the cheap metric (digits-FID / KID), best/ weights
     eval_n: int = 2000  # images per set for that metric
@@ -58,6 +65,10 @@ class TrainConfig:
         need(self.precision in ("fp32", "bf16"), f"--precision must be fp32 or bf16, not {self.precision!r}")
         need(self.update in ("alternating", "simultaneous"),
              f"update must be 'alternating' or 'simultaneous', not {self.update!r}")
+        need(0 <= self.ema < 1, f"--ema must be in [0, 1) (0 = off), got {self.ema}")
+        from .augment import parse_policy
+
+        parse_policy(self.diffaug)
         need(self.lr_g > 0 and self.lr_d > 0, "learning rates must be > 0")
         need(0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)")
         need(self.label_noise >= 0, "--label-noise must be >= 0")

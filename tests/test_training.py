@@ -65,6 +65,40 @@ def test_exact_resume_equals_uninterrupted(image_folder, tmp_path):
     assert la == lb
 
 
+def test_ema_resume_is_exact_and_saved_generator_is_the_average(image_folder, tmp_path):
+    cfg = dict(model="dcgan", ema=0.9)
+    a = train_run(tiny(**cfg, data=image_folder, epochs=2), tmp_path / "a", quiet=True)
+    train_run(tiny(**cfg, data=image_folder, epochs=1), tmp_path / "b", quiet=True)
+    b = train_run(tiny(**cfg, data=image_folder, epochs=2), tmp_path / "b", resume=True, quiet=True)
+    sa, sb = load_state(a / "state.safetensors"), load_state(b / "state.safetensors")
+    for k, v in sa["generator_ema"].items():
+        assert torch.equal(v, sb["generator_ema"][k]), k
+    assert int(sa["generator_ema"]["n_averaged"]) == 6
+    g = ganforge.load(a).net.state_dict()  # generator.safetensors holds the average, not live G
+    w = "net.0.weight"
+    assert torch.equal(g[w], sa["generator_ema"]["module." + w])
+    assert not torch.equal(g[w], sa["generator"][w])
+
+
+def test_ema_update_matches_hand_computed_average():
+    from torch.optim.swa_utils import AveragedModel
+
+    from ganforge.training.loop import ema_update
+
+    net = torch.nn.BatchNorm1d(3)
+    avg = AveragedModel(net, multi_avg_fn=ema_update(0.5), use_buffers=True)
+    expect = None
+    for n in range(4):
+        with torch.no_grad():
+            net.weight.fill_(float(n + 1))
+        net(torch.randn(5, 3))  # moves the running statistics and the batch counter
+        avg.update_parameters(net)
+        k = min(0.5, (1 + n) / (10 + n))  # n updates so far; the first one copies
+        expect = net.weight.detach().clone() if expect is None else k * expect + (1 - k) * net.weight
+    assert torch.allclose(avg.module.weight, expect)
+    assert int(avg.module.num_batches_tracked) == 4
+
+
 def test_mid_epoch_resume_is_exact(image_folder, tmp_path):
     a = train_run(tiny("mlp", image_folder, epochs=1), tmp_path / "a", quiet=True)
     train_run(tiny("mlp", image_folder, max_steps=2), tmp_path / "b", quiet=True)
@@ -98,6 +132,8 @@ def test_config_validation():
         resolve("mnist-dcgan", epochs=0)
     with pytest.raises(GanforgeError, match="known: "):
         resolve("no-such-preset")
+    with pytest.raises(GanforgeError, match="--ema must be in"):
+        resolve("mnist-fast", ema=1.0)
     with pytest.raises(GanforgeError, match="precision"):
         resolve(None, precision="fp8")
 

@@ -27,9 +27,11 @@ from typing import Any
 import torch
 from PIL import Image
 from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DistributedSampler
 
 from .. import __version__
+from ..augment import diff_augment
 from ..config import TrainConfig
 from ..data import DATASETS, load_data
 from ..errors import GanforgeError
@@ -86,10 +88,6 @@ class Meter:
         out = {k: float(v) / max(self.n, 1) for k, v in self.sums.items()}
         self.n, self.sums = 0, {}
         return out
-
-
-def _unwrap(m: torch.nn.Module) -> torch.nn.Module:
-    return m.module if isinstance(m, DDP) else m
 
 
 def _default_out(cfg: TrainConfig) -> Path:
@@ -176,11 +174,14 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
     d_batched = not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in D.modules())
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    ema = AveragedModel(G, multi_avg_fn=ema_update(cfg.ema), use_buffers=True) if cfg.ema else None
     torch.manual_seed(cfg.seed + d.rank)  # each process draws its own latents
     step, history = 0, []
     if resume:
         state = load_state(out / STATE)
         G.load_state_dict(state["generator"])
+        if ema is not None:
+            ema.load_state_dict(state["generator_ema"])
         D.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
@@ -193,6 +194,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
             torch.manual_seed(cfg.seed + d.rank * 100_003 + step)
         history = [r for r in _read_jsonl(out / "metrics.jsonl") if r.get("step", 0) <= step]
     D_raw = D  # the G step calls D without DDP: D's gradients are not wanted there
+    G_raw = G
+    G_out = ema.module if ema is not None else G  # the generator the run saves and samples from
     if d.enabled:
         G, D = DDP(G), DDP(D)
 
@@ -212,6 +215,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
     fixed_z = latents(cfg.grid_n, cfg.z_dim, cfg.seed).to(dev)
     sampler = DistributedSampler(range(len(data)), num_replicas=d.world, rank=d.rank,
                                  shuffle=True, seed=cfg.seed, drop_last=True)
+    aug = (lambda x: diff_augment(x, cfg.diffaug)) if cfg.diffaug else (lambda x: x)
     autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) \
         if cfg.precision == "bf16" else contextlib.nullcontext
 
@@ -220,16 +224,18 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
             return
         state = {
             "step": step,
-            "generator": _unwrap(G).state_dict(),
-            "discriminator": _unwrap(D).state_dict(),
+            "generator": G_raw.state_dict(),
+            "discriminator": D_raw.state_dict(),
             "opt_g": opt_g.state_dict(),
             "opt_d": opt_d.state_dict(),
             "rng_cpu": torch.get_rng_state(),
         }
+        if ema is not None:
+            state["generator_ema"] = ema.state_dict()
         if dev.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(dev)
-        save_network(out / "generator.safetensors", _unwrap(G), g_spec)
-        save_network(out / "discriminator.safetensors", _unwrap(D), d_spec)
+        save_network(out / "generator.safetensors", G_out, g_spec)
+        save_network(out / "discriminator.safetensors", D_raw, d_spec)
         save_state(out / STATE, state)  # last: the resume point moves only when all is written
 
     quick = None
@@ -274,9 +280,9 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
                     # D's loss: D(real) -> real target, D(G(z)) -> fake target.
                     d_in = fake if simultaneous else fake.detach()
                     if d_batched:
-                        real_logits, fake_logits = D(torch.cat([real, d_in])).float().split(n)
+                        real_logits, fake_logits = D(aug(torch.cat([real, d_in]))).float().split(n)
                     else:
-                        real_logits, fake_logits = D(real).float(), D(d_in).float()
+                        real_logits, fake_logits = D(aug(real)).float(), D(aug(d_in)).float()
                 d_loss = d_bce_loss(real_logits, fake_logits, rt, ft)
                 opt_d.zero_grad(set_to_none=True)
                 opt_g.zero_grad(set_to_none=True)
@@ -287,17 +293,21 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
                     g_loss.backward(inputs=list(G.parameters()))
                     opt_d.step()
                     opt_g.step()
+                    if ema is not None:
+                        ema.update_parameters(G_raw)
                 else:
                     d_loss.backward()
                     opt_d.step()
                     # G step: non-saturating loss through the just-updated D, D frozen.
                     D_raw.requires_grad_(False)
                     with autocast():
-                        g_logits = D_raw(fake).float()
+                        g_logits = D_raw(aug(fake)).float()
                     g_loss = g_nonsaturating_loss(g_logits)
                     g_loss.backward()
                     opt_g.step()
                     D_raw.requires_grad_(True)
+                    if ema is not None:
+                        ema.update_parameters(G_raw)
 
                 step += 1
                 n_log += n * d.world
@@ -330,17 +340,17 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
                 if d.main:
                     # The GIF and the plot grow with the run: redraw them at most once a minute.
                     slow = step >= total or time.time() - last_drawn > 60
-                    _epoch_artifacts(out, _unwrap(G), fixed_z, ep, history if slow else None)
+                    _epoch_artifacts(out, G_out, fixed_z, ep, history if slow else None)
                     last_drawn = time.time() if slow else last_drawn
                 if quick is not None and (ep % cfg.eval_every == 0 or step >= total):
-                    value = quick(_unwrap(G), cfg.z_dim)
+                    value = quick(G_out, cfg.z_dim)
                     rec = {"step": step, "epoch": step / steps_per_epoch, "eval": quick.name,
                            "value": value, "time": elapsed0 + time.time() - t_start}
                     history.append(rec)
                     _append_jsonl(out / "metrics.jsonl", rec)
                     if value < best:
                         best = value
-                        save_network(out / "best" / "generator.safetensors", _unwrap(G), g_spec)
+                        save_network(out / "best" / "generator.safetensors", G_out, g_spec)
                         write_json(out / "best" / "score.json", rec)
                     say(f"epoch {ep}: {quick.name} {value:.4g} (best {best:.4g})")
                     plot_losses(history, out / "losses.png")
@@ -364,6 +374,26 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
         bar.close()
     say(f"done: {step} steps in {_fmt(time.time() - t_start)}; run folder {out}")
     return out
+
+
+def ema_update(decay: float) -> Any:
+    """AveragedModel update with warm-up: decay min(decay, (1+n)/(10+n)) after n updates.
+
+    The warm-up (as in TensorFlow's ExponentialMovingAverage) keeps the average from dragging
+    the random initial weights along for the first ~1/(1-decay) steps. Buffers (BatchNorm's
+    running statistics) are averaged like the weights they belong to.
+    """
+
+    @torch.no_grad()
+    def update(avg: list[torch.Tensor], cur: list[torch.Tensor], n: torch.Tensor) -> None:
+        k = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        for a, c in zip(avg, cur):
+            if a.is_floating_point():
+                a.lerp_(c, 1.0 - k)
+            else:  # integer buffers (BatchNorm's batch counter) follow the live network
+                a.copy_(c)
+
+    return update
 
 
 def _epoch_artifacts(out: Path, G: torch.nn.Module, z: torch.Tensor, epoch: int,
