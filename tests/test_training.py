@@ -149,3 +149,11 @@ def test_python_api_train_generate_load(image_folder, tmp_path):
     pil = g.generate(2, seed=0, pil=True)
     assert pil[0].size == (16, 16) and pil[0].mode == "RGB"
     assert len(run.metrics) >= 1 and run.config["train"]["size"] == 16
+
+
+@pytest.mark.parametrize("update", ["alternating", "simultaneous"])
+def test_diffaug_trains_in_both_update_modes(update, image_folder, tmp_path):
+    cfg = tiny("dcgan", image_folder, max_steps=2, diffaug="translation,cutout,color", update=update)
+    run = train_run(cfg, tmp_path / update, quiet=True)
+    rec = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert rec["step"] == 2 and torch.isfinite(torch.tensor(rec["g_loss"]))
