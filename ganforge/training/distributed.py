@@ -56,6 +56,13 @@ def any_flag(flag: bool, d: Dist) -> bool:
     return bool(t.item())
 
 
+def wait_all(d: Dist) -> None:
+    """Barrier: a process that finishes early must not tear gloo down while rank 0 still writes
+    (seen as 'terminate called without an active exception' in the early process)."""
+    if d.enabled and dist.is_initialized():
+        dist.barrier()
+
+
 def teardown(d: Dist) -> None:
     if d.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -40,7 +40,7 @@ from ..models import build_family
 from ..sampling import latents, render
 from ..serialization import load_state, save_network, save_state, write_json
 from ..visual import make_grid, plot_losses, save_gif, save_image
-from .distributed import Dist, any_flag, setup, teardown
+from .distributed import Dist, any_flag, setup, teardown, wait_all
 
 STATE = "state.safetensors"
 
@@ -135,7 +135,9 @@ def train_run(
 
     d = setup(cfg.device)
     try:
-        return _train(cfg, out, resume, quiet, d)
+        path = _train(cfg, out, resume, quiet, d)
+        wait_all(d)
+        return path
     finally:
         teardown(d)
 
