@@ -8,6 +8,8 @@ The policies follow the paper's reference implementation (github.com/mit-han-lab
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -67,8 +69,21 @@ def parse_policy(policy: str) -> list[str]:
     return names
 
 
+def augmenter(policy: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The comma-separated ``policy`` (e.g. ``"translation,cutout"``) as one function, parsed
+    once (the training loop calls it every step); '' gives the identity."""
+    steps = [POLICIES[name] for name in parse_policy(policy)]
+    if not steps:
+        return lambda x: x
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        for f in steps:
+            x = f(x)
+        return x.contiguous(memory_format=torch.channels_last)  # D's layout
+
+    return apply
+
+
 def diff_augment(x: torch.Tensor, policy: str) -> torch.Tensor:
-    """Apply the comma-separated ``policy`` (e.g. ``"translation,cutout"``); '' is identity."""
-    for name in parse_policy(policy):
-        x = POLICIES[name](x)
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+    """Apply the comma-separated ``policy`` to a batch once; '' is the identity."""
+    return augmenter(policy)(x)

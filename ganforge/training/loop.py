@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DistributedSampler
 
 from .. import __version__
-from ..augment import diff_augment
+from ..augment import augmenter
 from ..config import TrainConfig
 from ..data import DATASETS, load_data
 from ..errors import GanforgeError
@@ -217,7 +218,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
     fixed_z = latents(cfg.grid_n, cfg.z_dim, cfg.seed).to(dev)
     sampler = DistributedSampler(range(len(data)), num_replicas=d.world, rank=d.rank,
                                  shuffle=True, seed=cfg.seed, drop_last=True)
-    aug = (lambda x: diff_augment(x, cfg.diffaug)) if cfg.diffaug else (lambda x: x)
+    aug = augmenter(cfg.diffaug)  # identity without --diffaug
     autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) \
         if cfg.precision == "bf16" else contextlib.nullcontext
 
@@ -295,8 +296,6 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
                     g_loss.backward(inputs=list(G.parameters()))
                     opt_d.step()
                     opt_g.step()
-                    if ema is not None:
-                        ema.update_parameters(G_raw)
                 else:
                     d_loss.backward()
                     opt_d.step()
@@ -308,8 +307,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
                     g_loss.backward()
                     opt_g.step()
                     D_raw.requires_grad_(True)
-                    if ema is not None:
-                        ema.update_parameters(G_raw)
+                if ema is not None:
+                    ema.update_parameters(G_raw)
 
                 step += 1
                 n_log += n * d.world
@@ -378,7 +377,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, quiet: bool, d: Dist) -> P
     return out
 
 
-def ema_update(decay: float) -> Any:
+def ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
     """AveragedModel update with warm-up: decay min(decay, (1+n)/(10+n)) after n updates.
 
     The warm-up (as in TensorFlow's ExponentialMovingAverage) keeps the average from dragging
