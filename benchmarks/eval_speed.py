@@ -27,10 +27,10 @@ def main() -> None:
     a = ap.parse_args()
 
     from ganforge.data import load_data
+    from ganforge.infer import Sampler
     from ganforge.metrics import stats
     from ganforge.metrics.features import get_extractor
     from ganforge.models import build_family
-    from ganforge.sampling import Sampler
 
     t0 = time.perf_counter()
     if a.run:

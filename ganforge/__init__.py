@@ -6,13 +6,13 @@
     g = ganforge.load(run.path)                # later, in another process
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
+from .api import Run, load, train
+from .config import PRESETS, Config, RunConfig
+from .errors import GanforgeError
+from .families import FAMILIES, GANConfig, VAEConfig
+from .infer import Sampler
+from .metrics import evaluate
 
-from .api import Run, load, train  # noqa: E402
-from .config import PRESETS, TrainConfig  # noqa: E402
-from .errors import GanforgeError  # noqa: E402
-from .metrics import evaluate  # noqa: E402
-from .sampling import Sampler  # noqa: E402
-
-__all__ = ["GanforgeError", "PRESETS", "Run", "Sampler", "TrainConfig", "evaluate", "load", "train",
-           "__version__"]
+__all__ = ["FAMILIES", "PRESETS", "Config", "GANConfig", "GanforgeError", "Run", "RunConfig",
+           "Sampler", "VAEConfig", "__version__", "evaluate", "load", "train"]

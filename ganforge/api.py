@@ -1,43 +1,45 @@
-"""The public Python API: train, load, generate."""
+"""The public Python API: train, load, and the Run a training returns."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
-from .config import TrainConfig, resolve
+from .config import Config, resolve, resume_config
+from .data import DATASETS
 from .errors import GanforgeError
-from .sampling import Sampler
-from .training.loop import saved_config, train_run
+from .infer import Sampler
+from .infer import load as _load
+from .rundir import RunDir
+from .training.loop import train_run
 
 
 class Run:
     """A run folder: its config, its metrics, and its generator (loaded on first use)."""
 
     def __init__(self, path: str | Path, device: str = "auto") -> None:
-        self.path = Path(path)
-        if not (self.path / "config.json").is_file():
+        self.dir = RunDir(path)
+        self.path = self.dir.path
+        if not self.dir.config_file.is_file():
             raise GanforgeError(f"{self.path}: not a ganforge run folder (no config.json)")
         self._device = device
         self._sampler: Sampler | None = None
 
     @property
-    def config(self) -> dict[str, Any]:
-        return json.loads((self.path / "config.json").read_text())
+    def config(self) -> Config:
+        return self.dir.config()
 
     @property
     def metrics(self) -> list[dict[str, Any]]:
-        p = self.path / "metrics.jsonl"
-        return [json.loads(x) for x in p.read_text().splitlines() if x.strip()] if p.exists() else []
+        return self.dir.metrics()
 
     @property
     def sampler(self) -> Sampler:
         if self._sampler is None:
-            self._sampler = Sampler.from_run(self.path, self._device)
+            self._sampler = _load(self.path, self._device)
         return self._sampler
 
     def generate(self, n: int, seed: int = 0, pil: bool = False) -> torch.Tensor | list[Image.Image]:
@@ -55,44 +57,50 @@ def train(
     out: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
-    config: TrainConfig | None = None,
+    config: Config | None = None,
     **overrides: Any,
 ) -> Run:
-    """Train a GAN and return its :class:`Run`.
+    """Train a model and return its :class:`Run`.
 
     Example::
 
-        run = ganforge.train("mnist-dcgan", data="mnist-mini", epochs=5)
+        run = ganforge.train("mnist-fast", epochs=5)
         images = run.generate(64, seed=0)
 
     Args:
-        preset: a preset name (``ganforge.PRESETS``) or a model name for a plain config.
+        preset: a preset (``ganforge.PRESETS``), a model family (``gan``, ``vae``) or a GAN
+            model name (``dcgan``) for its defaults.
         data: a registered data set name, an image folder or a zip of images.
         epochs: passes over the data.
         out: run folder (default ``runs/<preset>-<time>``).
-        resume: continue the run in ``out`` from its last checkpoint.
-        config: a full :class:`TrainConfig` instead of preset + overrides.
-        **overrides: any other :class:`TrainConfig` field, e.g. ``batch_size=64``.
-    """
-    if resume and config is None:
-        if out is None:
-            raise GanforgeError("resume=True needs out= (the run folder to continue)")
-        config = saved_config(Path(out), epochs, overrides.get("max_steps"))
-    if config is None:
-        from .config import PRESETS
-        from .models import MODELS
+        resume: continue the run in ``out`` from its last checkpoint. Settings that say where
+            and how long it runs (device, data path, epochs, max_steps, threads, eval/log/
+            checkpoint cadence) may change; the rest is fixed by the saved state.
+        config: a full :class:`Config` instead of preset + overrides.
+        **overrides: any run or family setting, e.g. ``batch_size=64``, ``lr=1e-3``.
 
-        if preset is not None and preset not in PRESETS:
-            if preset not in MODELS:
-                raise GanforgeError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS.names())}; "
-                                    f"or a bare model: {', '.join(MODELS.names())}")
-            overrides.setdefault("model", preset)
-            preset = None
-        config = resolve(preset, data=None if data is None else str(data), epochs=epochs,
-                         **overrides)
-    return Run(train_run(config, None if out is None else Path(out), resume=resume, quiet=quiet))
+    Raises:
+        GanforgeError: a bad setting or data path, named in one line.
+    """
+    if not resume:
+        cfg = config or resolve(preset, data=None if data is None else str(data), epochs=epochs,
+                                **overrides)
+        return Run(train_run(cfg, out, quiet=quiet))
+    if out is None:
+        raise GanforgeError("resume needs the run folder: `ganforge train --resume RUN` "
+                            "(Python: out=RUN)")
+    rd = RunDir(out)
+    rd.prepare(resume=True)
+    if config is None:
+        config = resume_config(rd.config(), preset, data=None if data is None else str(data),
+                               epochs=epochs, **overrides)
+    d = config.run.data
+    if d not in DATASETS and not Path(d).expanduser().exists():
+        raise GanforgeError(f"--resume: the run's data {d} is gone; pass --data with its new place")
+    return Run(train_run(config, out, resume=True, quiet=quiet))
 
 
 def load(run_dir: str | Path, device: str = "auto") -> Sampler:
-    """The generator of a finished (or running) run, ready for ``.generate(n, seed=...)``."""
-    return Sampler.from_run(run_dir, device)
+    """The inference object of a run, its ``best/``, or any model folder, rebuilt from its
+    model files with no flags: a :class:`Sampler` (``.generate(n, seed=...)``)."""
+    return _load(run_dir, device)

@@ -52,11 +52,13 @@ TRAIN_HELP = """\
 examples:
   ganforge train mnist-fast                         # small, fast DCGAN on the bundled digits
   ganforge train mnist-dcgan --epochs 150 --out runs/tf-dcgan
-  ganforge train mnist-dcgan --out runs/tf-dcgan --resume --epochs 200   # continue / extend
+  ganforge train --resume runs/tf-dcgan              # continue after Ctrl-C or a crash
+  ganforge train --resume runs/tf-dcgan --epochs 200 # extend it (also --device, --data)
+  ganforge train mnist-vae                           # a VAE on the same digits, to compare
   ganforge train celeba64-dcgan --data ~/img_align_celeba.zip --size 64
   ganforge train dcgan --data ./my_images --size 64 --batch-size 64 --strict
 
-Ctrl-C once: finish the step, save a checkpoint, exit (resume with --resume).
+Ctrl-C once: finish the step, save a checkpoint, exit (continue with --resume RUN).
 """
 
 GENERATE_HELP = """\
@@ -80,8 +82,9 @@ real set at the same n.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
     from .config import PRESETS
+    from .families import FAMILIES
     from .models import MODELS
 
     p = _Parser(prog="ganforge", description=MAIN_HELP,
@@ -89,11 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a GAN from a preset", epilog=TRAIN_HELP,
+    t = sub.add_parser("train", help="train a model from a preset", epilog=TRAIN_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("preset", metavar="PRESET",
-                   help=f"preset ({', '.join(PRESETS.names())}) or bare model "
-                        f"({', '.join(MODELS.names())})")
+    t.add_argument("preset", metavar="PRESET", nargs="?",
+                   help=f"preset ({', '.join(PRESETS.names())}), family "
+                        f"({', '.join(FAMILIES.names())}) or bare GAN model ({', '.join(MODELS.names())})")
     t.add_argument("--data", metavar="NAME|DIR",
                    help="data set name (see `ganforge data`), image folder or zip of images")
     t.add_argument("--epochs", type=_positive, metavar="N", help="passes over the data")
@@ -104,8 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--fit", choices=("crop", "pad"), help="non-square images: crop or pad")
     t.add_argument("--seed", type=_nonneg, metavar="S", help="random seed (default 0)")
     t.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default runs/...)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--resume", nargs="?", const="", metavar="RUN",
+                   help="continue RUN (or the run in --out) from its last checkpoint")
     t.add_argument("--device", metavar="D", help="auto (default), cpu, cuda, cuda:N or mps")
+    t.add_argument("--threads", type=_positive, metavar="N", help="CPU threads (default: "
+                   "$OMP_NUM_THREADS, else the usable cores; see README 'Threads')")
     t.add_argument("--precision", choices=("fp32", "bf16"), help="bf16: autocast, faster on "
                    "CPUs with AVX512-BF16 and on GPUs")
     t.add_argument("--lr", type=float, metavar="LR", help="learning rate of both networks")
@@ -168,12 +174,18 @@ def _cmd_train(a: argparse.Namespace) -> int:
     overrides = dict(data=a.data, epochs=a.epochs, max_steps=a.max_steps,
                      batch_size=a.batch_size, size=a.size, channels=a.channels, fit=a.fit,
                      seed=a.seed, device=a.device, precision=a.precision, strict=a.strict,
-                     eval_every=a.eval_every, ema=a.ema, diffaug=a.diffaug)
-    if a.lr is not None:
-        overrides.update(lr_g=a.lr, lr_d=a.lr)
-    if a.resume and a.out is None:
-        raise GanforgeError("--resume needs --out RUN_DIR (the run to continue)")
-    run = train(a.preset, out=a.out, resume=a.resume, quiet=a.quiet, **overrides)
+                     eval_every=a.eval_every, ema=a.ema, diffaug=a.diffaug, lr=a.lr,
+                     threads=a.threads)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    resume = a.resume is not None
+    if resume and a.resume and a.out is not None and Path(a.resume) != a.out:
+        raise GanforgeError(f"--resume {a.resume} and --out {a.out} name two runs; give one")
+    out = Path(a.resume) if a.resume else a.out
+    if resume and out is None:
+        raise GanforgeError("--resume needs the run folder: ganforge train --resume RUN")
+    if not resume and a.preset is None:
+        raise GanforgeError("train needs a PRESET (see ganforge train --help), or --resume RUN")
+    run = train(a.preset, out=out, resume=resume, quiet=a.quiet, **overrides)
     if not a.quiet and os.environ.get("RANK", "0") == "0":  # torchrun: print once
         print(run.path)
     return 0
@@ -201,10 +213,11 @@ def _cmd_demo(a: argparse.Namespace) -> int:
     import time
 
     from .api import train
+    from .rundir import RunDir
 
     t0 = time.time()
     run = train("mnist-fast", data="mnist-mini", epochs=a.epochs, out=a.out, device=a.device,
-                resume=(a.out / "state.safetensors").exists())
+                resume=RunDir(a.out).has_state())
     grid = run.sampler.save_grid(run.path / "generated_seed0.png", 64, seed=0)
     print(f"\ndemo finished in {time.time() - t0:.0f} s. Run folder: {run.path}")
     for item in sorted(run.path.iterdir()):

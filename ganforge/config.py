@@ -1,61 +1,52 @@
-"""Training configuration: one typed dataclass, named presets, and validation with clear errors."""
+"""Run configuration: family-blind run settings, each family's own typed config, and one
+registry of named presets for every family.
+
+config.json holds ``{ganforge_version, family, run: RunConfig, model: <family config>, data,
+world_size}``. Files written by ganforge 0.1 (one flat ``train`` section, GAN only) still read.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import GanforgeError
+from .families import FAMILIES
+from .models import MODELS
 from .registry import Registry
+from .typed import as_dict, build, fields_of
 
 
 @dataclass
-class TrainConfig:
-    """Everything a training run depends on. The resolved copy is written to ``config.json``."""
+class RunConfig:
+    """Settings of a run that mean the same for every model family."""
 
     preset: str | None = None
-    model: str = "dcgan"  # a name from ganforge.models.MODELS
+    family: str = "gan"  # a name from ganforge.families.FAMILIES
     data: str = "mnist-mini"  # a registered data set name, an image folder or a zip of images
     size: int = 28  # image side in pixels; data is resized to it
     channels: int | None = None  # 1 or 3; None: what the data has
     fit: str = "crop"  # non-square images: "crop" (center) or "pad"
     strict: bool = False  # refuse bad image files instead of skipping them
-    z_dim: int = 100  # latent size
-    width: int = 64  # base channel count / hidden width of the networks
     epochs: int = 5
     max_steps: int | None = None  # stop after this many optimizer steps, whatever the epoch
     batch_size: int = 128  # global batch (split across DDP processes)
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)  # Adam betas, as in Radford et al.
-    label_smoothing: float = 0.0  # one-sided: real targets become 1 - smoothing
-    label_noise: float = 0.0  # add noise * U(0,1) to D's targets (the Keras face-GAN trick)
     seed: int = 0
     precision: str = "fp32"  # "fp32" or "bf16" (autocast)
-    # "alternating": D step, then G step through the updated D (PyTorch DCGAN example).
-    # "simultaneous": both gradients from one forward pass, as the TensorFlow tutorial does.
-    update: str = "alternating"
-    # Generator EMA: decay of an exponential moving average of G's weights (0 = off). Training is
-    # unchanged; the saved generator, the grids and the evals use the average, which irons out
-    # the step-to-step oscillation of GAN training (Yazici et al. 2019; StyleGAN's G_ema).
-    ema: float = 0.0
-    # DiffAugment policy for D's inputs, e.g. "translation,cutout" ('' = off): data-efficient
-    # training on small data sets (Zhao et al. 2020).
-    diffaug: str = ""
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
+    threads: int | None = None  # CPU threads; None: $OMP_NUM_THREADS, else the usable cores
     eval_every: int = 0  # every K epochs: the cheap metric (digits-FID / KID), best/ weights
     eval_n: int = 2000  # images per set for that metric
-    grid_n: int = 64  # images in each epoch's fixed-seed sample grid
+    grid_n: int = 64  # images in each epoch's fixed-seed preview grid
     log_every: int = 20  # steps between metrics.jsonl lines
     checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (crash safety)
-    extra: dict[str, Any] = field(default_factory=dict)
 
-    def validate(self) -> TrainConfig:
+    def validate(self) -> RunConfig:
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 raise GanforgeError(msg)
 
+        FAMILIES.get(self.family)
         need(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
         need(self.max_steps is None or self.max_steps >= 1, "--max-steps must be >= 1")
         need(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
@@ -63,35 +54,103 @@ class TrainConfig:
         need(self.channels in (None, 1, 3), f"--channels must be 1 or 3, got {self.channels}")
         need(self.fit in ("crop", "pad"), f"--fit must be 'crop' or 'pad', got {self.fit!r}")
         need(self.precision in ("fp32", "bf16"), f"--precision must be fp32 or bf16, not {self.precision!r}")
-        need(self.update in ("alternating", "simultaneous"),
-             f"update must be 'alternating' or 'simultaneous', not {self.update!r}")
-        need(0 <= self.ema < 1, f"--ema must be in [0, 1) (0 = off), got {self.ema}")
-        from .augment import parse_policy
+        need(self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+        need(self.eval_every >= 0, f"--eval-every must be >= 0, got {self.eval_every}")
+        need(self.eval_n >= 2, f"eval_n must be >= 2, got {self.eval_n}")
+        need(self.grid_n >= 1, f"grid_n must be >= 1, got {self.grid_n}")
+        need(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
+        need(self.checkpoint_minutes > 0, f"checkpoint_minutes must be > 0, got {self.checkpoint_minutes}")
+        return self
 
-        parse_policy(self.diffaug)
-        need(self.lr_g > 0 and self.lr_d > 0, "learning rates must be > 0")
-        need(0 <= self.label_smoothing < 1, "--label-smoothing must be in [0, 1)")
-        need(self.label_noise >= 0, "--label-noise must be >= 0")
-        need(self.eval_every >= 0 and self.eval_n >= 2, "--eval-every must be >= 0, eval_n >= 2")
-        need(self.z_dim >= 1 and self.width >= 1, "z_dim and width must be >= 1")
-        self.betas = (float(self.betas[0]), float(self.betas[1]))
+
+@dataclass
+class Config:
+    """A whole run's configuration: the run settings and the family's own config."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    model: Any = None  # the family's config dataclass (GANConfig, VAEConfig, ...)
+
+    @property
+    def family(self) -> str:
+        return self.run.family
+
+    def validate(self) -> Config:
+        self.run.validate()
+        want = FAMILIES.get(self.run.family).config
+        if not isinstance(self.model, want):
+            raise GanforgeError(f"family {self.run.family!r} needs a {want.__name__}, "
+                                f"not {type(self.model).__name__}")
+        self.model.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"family": self.run.family, "run": as_dict(self.run), "model": as_dict(self.model)}
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
-        unknown = set(d) - known
-        if unknown:
-            raise GanforgeError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        cfg = TrainConfig(**d)
-        cfg.betas = tuple(cfg.betas)  # type: ignore[assignment]
-        return cfg
+    def from_dict(d: Any, where: str = "config") -> Config:
+        """From a config.json's contents (this release's or ganforge 0.1's), checked.
+
+        Raises:
+            GanforgeError: a missing section or a setting of the wrong type, named.
+        """
+        if not isinstance(d, dict):
+            raise GanforgeError(f"{where}: expected a JSON object, got {type(d).__name__}")
+        if "run" not in d and "train" in d:  # ganforge 0.1: one flat GAN section
+            train = d["train"]
+            if not isinstance(train, dict):
+                raise GanforgeError(f"{where}: section 'train' must be a JSON object")
+            flat = {k: v for k, v in train.items() if k != "extra"}
+            run, model = split_settings("gan", flat, where + ": train.")
+            return Config(build(RunConfig, {**run, "family": "gan"}, f"{where}: train."),
+                          build(FAMILIES.get("gan").config, model, f"{where}: train.")).validate()
+        for section in ("run", "model"):
+            if not isinstance(d.get(section), dict):
+                raise GanforgeError(f"{where}: has no '{section}' section (a JSON object); "
+                                    "the file is damaged or not a ganforge config")
+        run = build(RunConfig, d["run"], f"{where}: run.")
+        family = FAMILIES.get(run.family)
+        return Config(run, build(family.config, d["model"], f"{where}: model.")).validate()
 
 
-PRESETS: Registry[dict[str, Any]] = Registry("preset")
+def split_settings(family: str, settings: dict[str, Any], where: str = "") -> tuple[dict, dict]:
+    """Flat settings -> (run settings, family settings); aliases (``lr``) expanded."""
+    cfg_cls = FAMILIES.get(family).config
+    run_keys, model_keys = fields_of(RunConfig), fields_of(cfg_cls)
+    aliases = getattr(cfg_cls, "ALIASES", {})
+    run: dict[str, Any] = {}
+    model: dict[str, Any] = {}
+    unknown = []
+    for k, v in settings.items():
+        if k in aliases:
+            model.update({a: v for a in aliases[k]})
+        elif k in run_keys:
+            run[k] = v
+        elif k in model_keys:
+            model[k] = v
+        else:
+            unknown.append(k)
+    if unknown:
+        known = sorted(run_keys | model_keys | set(aliases))
+        raise GanforgeError(f"{where}unknown setting{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(sorted(unknown))} for family {family!r}; known: {', '.join(known)}")
+    return run, model
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named starting point: a family and the settings that differ from its defaults."""
+
+    family: str
+    settings: dict[str, Any]
+    doc: str = ""
+
+
+PRESETS: Registry[Preset] = Registry("preset")
+
+
+def _preset(name: str, family: str, doc: str, **settings: Any) -> None:
+    PRESETS.register(name)(Preset(family, settings, doc))
+
 
 # The TensorFlow DCGAN tutorial's exact networks, BCE, batch 256 and its update (both gradients
 # from one tape). On the 5k digits of mnist-mini the tutorial's literal Adam(1e-4, betas .9/.999)
@@ -100,34 +159,99 @@ PRESETS: Registry[dict[str, Any]] = Registry("preset")
 # Adam(2e-4, beta1 0.5), and samples from an EMA of G (0.999). Measured, seed 0, 150 epochs:
 # digits-FID 14.7, 10/10 classes; the literal recipe gets 67 (37.9 with the EMA).
 # The literal tutorial: lr_g=lr_d=1e-4, betas=(0.9, 0.999), ema=0.
-PRESETS.register("mnist-dcgan")(
-    dict(model="dcgan28", data="mnist-mini", size=28, channels=1, batch_size=256, epochs=150,
-         lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), update="simultaneous", ema=0.999)
-)
-# The fully connected GAN of the simple GAN tutorials.
-PRESETS.register("mnist-mlp")(
-    dict(model="mlp", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=30,
-         width=256, lr_g=2e-4, lr_d=2e-4)
-)
+_preset("mnist-dcgan", "gan", "the TensorFlow DCGAN tutorial's networks on the bundled digits",
+        model="dcgan28", data="mnist-mini", size=28, channels=1, batch_size=256, epochs=150,
+        lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), update="simultaneous", ema=0.999)
+_preset("mnist-mlp", "gan", "the fully connected GAN of the simple GAN tutorials",
+        model="mlp", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=30,
+        width=256, lr_g=2e-4, lr_d=2e-4)
 # The face GAN of the tutorials: CelebA aligned faces, 178x178 center crop resized to 64 px,
 # Radford's DCGAN, batch 128, Adam(2e-4, 0.5), 0.05 * U(0,1) label noise (Keras face GAN).
-PRESETS.register("celeba64-dcgan")(
-    dict(model="dcgan", data="celeba", size=64, channels=3, batch_size=128, epochs=25,
-         width=64, label_noise=0.05)
-)
+_preset("celeba64-dcgan", "gan", "the face GAN of the tutorials: CelebA 64 px, Radford's DCGAN",
+        model="dcgan", data="celeba", size=64, channels=3, batch_size=128, epochs=25,
+        width=64, label_noise=0.05)
 # The demo: recognisable digits in a few CPU minutes. Radford's DCGAN at 28 px and batch 64
 # makes many cheap updates; see README "The demo recipe" (width 32 was faster but blotchier).
-PRESETS.register("mnist-fast")(
-    dict(model="dcgan", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=25,
-         width=64, z_dim=64, lr_g=2e-4, lr_d=2e-4)
-)
+_preset("mnist-fast", "gan", "the demo: recognisable digits in a few CPU minutes",
+        model="dcgan", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=25,
+        width=64, z_dim=64, lr_g=2e-4, lr_d=2e-4)
+# VAEs on the same data and with the same decoder network as the DCGAN presets (their decoder
+# *is* DCGANGenerator), so README's "GAN vs VAE" compares objectives, not architectures.
+_preset("mnist-vae", "vae", "a VAE on the bundled digits (compare with mnist-fast)",
+        data="mnist-mini", size=28, channels=1, batch_size=64, epochs=25, z_dim=32, width=64,
+        recon="bce", lr=1e-3)
+_preset("celeba64-vae", "vae", "a VAE on CelebA faces at 64 px (compare with celeba64-dcgan)",
+        data="celeba", size=64, channels=3, batch_size=128, epochs=25, z_dim=128, width=64,
+        recon="mse", lr=1e-3)
 
 
-def resolve(preset: str | None, **overrides: Any) -> TrainConfig:
-    """Preset defaults, then non-None overrides, validated."""
-    base: dict[str, Any] = dict(PRESETS.get(preset)) if preset else {}
-    base["preset"] = preset
-    for k, v in overrides.items():
-        if v is not None:
-            base[k] = v
-    return TrainConfig.from_dict(base).validate()
+def name_settings(name: str | None) -> tuple[str | None, dict[str, Any]]:
+    """What a PRESET argument means: (family, settings) for a preset, a family or a GAN model.
+
+    Raises:
+        GanforgeError: an unknown name, listing presets, families and models.
+    """
+    if name is None:
+        return None, {}
+    if name in PRESETS:
+        p = PRESETS.get(name)
+        return p.family, {**p.settings, "preset": name}
+    if name in FAMILIES:
+        return name, {}
+    if name in MODELS:
+        return "gan", {"model": name}
+    raise GanforgeError(f"unknown preset {name!r}; known: presets {', '.join(PRESETS.names())}; "
+                        f"families {', '.join(FAMILIES.names())}; bare GAN models "
+                        f"{', '.join(MODELS.names())}")
+
+
+def resolve(preset: str | None = None, **overrides: Any) -> Config:
+    """Preset (or family, or GAN model name) defaults, then non-None overrides, validated."""
+    family, base = name_settings(preset)
+    family = overrides.pop("family", None) or family or "gan"
+    base["preset"] = preset if preset in PRESETS else None
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    run, model = split_settings(family, base)
+    return Config(build(RunConfig, {**run, "family": family}),
+                  build(FAMILIES.get(family).config, model)).validate()
+
+
+# Run settings a resumed run may change: where and how fast it runs, and how long, never what
+# it learns. Everything else (networks, optimizer, batch, data size, seed) is fixed by the state.
+RESUMABLE = ("device", "data", "strict", "epochs", "max_steps", "threads", "eval_every", "eval_n",
+             "log_every", "checkpoint_minutes", "precision")
+
+
+def resume_config(saved: Config, preset: str | None = None, **overrides: Any) -> Config:
+    """The saved config with the user's changes applied.
+
+    Raises:
+        GanforgeError: a change that would alter the model or its optimizer, named.
+    """
+    family, named = name_settings(preset)
+    if family is not None and family != saved.family:
+        raise GanforgeError(f"--resume: this run is a {saved.family!r} run, not {family!r}; "
+                            "omit the PRESET argument to continue it")
+    asked = {**named, **{k: v for k, v in overrides.items() if v is not None}}
+    asked.pop("family", None)
+    if preset in PRESETS and saved.run.preset == preset:
+        asked = {k: v for k, v in asked.items() if k in overrides}  # the preset's own values stand
+    run_ask, model_ask = split_settings(saved.family, asked)
+    new_run, new_model = as_dict(saved.run), as_dict(saved.model)
+    if "epochs" in run_ask and "max_steps" not in run_ask:
+        run_ask["max_steps"] = None  # a new epoch target replaces an old step cap
+    checked_run = as_dict(build(RunConfig, {**new_run, **run_ask}))
+    checked_model = as_dict(build(type(saved.model), {**new_model, **model_ask}))
+    refused = [f"{k} (saved {new_run[k]!r}, asked {checked_run[k]!r})" for k in run_ask
+               if k not in RESUMABLE and checked_run[k] != new_run[k]]
+    refused += [f"{k} (saved {new_model[k]!r}, asked {checked_model[k]!r})" for k in model_ask
+                if checked_model[k] != new_model[k]]
+    if refused:
+        raise GanforgeError(f"--resume cannot change {'; '.join(refused)}: it would change the "
+                            "model or how it trains; start a new run with another --out instead")
+    return Config(build(RunConfig, checked_run), build(type(saved.model), checked_model)).validate()
+
+
+def changed_settings(old: Config, new: Config) -> list[str]:
+    """``name=value`` for each resumable run setting that differs between two configs."""
+    return [f"{k}={getattr(new.run, k)!r}" for k in RESUMABLE if getattr(old.run, k) != getattr(new.run, k)]

@@ -1,4 +1,5 @@
-"""Pickle-free files: models as safetensors + JSON config, training state as safetensors.
+"""Pickle-free files: model folders (model.json + one safetensors file per network) and the
+training state (safetensors), all written atomically.
 
 Loading any file ganforge writes never runs code. Nested training state (optimizer state dicts,
 RNG states, counters) is split into a flat dict of tensors and a JSON skeleton stored in the
@@ -21,7 +22,12 @@ from torch import nn
 from .errors import GanforgeError
 from .models import NetSpec
 
-STATE_FORMAT = 1
+# 1: ganforge 0.1 (flat GAN keys: generator, discriminator, opt_g, opt_d, rng_cpu, ...).
+# 2: {step, rng: {cpu, cuda?}, recipe: {state name: state_dict}} for any model family.
+STATE_FORMAT = 2
+READABLE_STATE_FORMATS = ("1", "2")
+MODEL_FILE = "model.json"
+MODEL_FORMAT = 1
 
 
 def atomic_write(path: Path, write: Any) -> None:
@@ -66,18 +72,35 @@ def load_network(path: Path, device: str | torch.device = "cpu") -> tuple[nn.Mod
     path = Path(path)
     if not path.is_file():
         raise GanforgeError(f"{path}: no such weights file")
+    spec, tensors = _read_network_file(path, weights=True)
+    net = spec.build()
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise GanforgeError(f"{path}: weights do not fit the architecture its metadata names "
+                            f"({str(e).splitlines()[0][:160]})") from None
+    return net.to(device), spec
+
+
+def read_spec(path: Path) -> NetSpec:
+    """The architecture stored in a network file's metadata, without loading the weights."""
+    return _read_network_file(Path(path), weights=False)[0]
+
+
+def _read_network_file(path: Path, weights: bool) -> tuple[NetSpec, dict[str, torch.Tensor]]:
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if weights else {}
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise GanforgeError(f"{path}: not a readable safetensors file ({e})") from None
     if "ganforge" not in meta:
         raise GanforgeError(f"{path}: has no ganforge architecture metadata")
-    spec = NetSpec.from_dict(json.loads(meta["ganforge"]))
-    net = spec.build()
-    net.load_state_dict(tensors)
-    return net.to(device), spec
+    try:
+        spec = NetSpec.from_dict(json.loads(meta["ganforge"]))
+    except (ValueError, KeyError, TypeError):
+        raise GanforgeError(f"{path}: its architecture metadata is damaged") from None
+    return spec, tensors
 
 
 # ---- nested state <-> (tensors, JSON skeleton) ------------------------------------------------
@@ -128,7 +151,70 @@ def load_state(path: Path) -> dict[str, Any]:
     except Exception as e:
         raise GanforgeError(f"{path}: not a readable training state ({e}); "
                             "it may be from a crashed write, start a new run") from None
-    if meta.get("format") != str(STATE_FORMAT):
+    if meta.get("format") not in READABLE_STATE_FORMATS:
         raise GanforgeError(f"{path}: training-state format {meta.get('format')} is not "
-                            f"supported (this ganforge reads format {STATE_FORMAT})")
-    return _unflatten(json.loads(meta["skeleton"]), tensors)
+                            f"supported (this ganforge reads formats {', '.join(READABLE_STATE_FORMATS)})")
+    state = _unflatten(json.loads(meta["skeleton"]), tensors)
+    state["format"] = int(meta["format"])
+    return state
+
+
+_FORMAT1_RECIPE_KEYS = ("generator", "discriminator", "opt_g", "opt_d", "generator_ema")
+
+
+def read_training_state(path: Path) -> dict[str, Any]:
+    """A state file as format 2 ``{step, rng, recipe}``; format-1 files (ganforge 0.1, GAN
+    only) are translated: their network and optimizer keys are the GAN recipe's state names."""
+    state = load_state(path)
+    if state["format"] == 1:
+        rng = {"cpu": state["rng_cpu"]} if "rng_cpu" in state else {}
+        if "rng_cuda" in state:
+            rng["cuda"] = state["rng_cuda"]
+        recipe = {k: state[k] for k in _FORMAT1_RECIPE_KEYS if k in state}
+        return {"step": int(state["step"]), "rng": rng, "recipe": recipe}
+    return {"step": int(state["step"]), "rng": state.get("rng", {}), "recipe": state["recipe"]}
+
+
+# ---- model folders: model.json + <net>.safetensors ----------------------------------------------
+
+
+def save_model(folder: Path, *, family: str, kind: str, nets: dict[str, tuple[nn.Module, NetSpec]],
+               uses: dict[str, str], info: dict[str, Any], version: str) -> None:
+    """Publish networks as a folder ``ganforge.load`` rebuilds with no flags.
+
+    ``uses`` maps the inference object's roles (e.g. ``generator``) to network names; ``info``
+    holds what inference needs beyond the networks (e.g. ``z_dim``). The network files go first
+    and model.json last, so a reader never sees a model.json naming a file not yet written.
+    """
+    folder = Path(folder)
+    for name, (net, spec) in nets.items():
+        save_network(folder / f"{name}.safetensors", net, spec)
+    write_json(folder / MODEL_FILE, {
+        "format": MODEL_FORMAT, "ganforge_version": version, "family": family, "kind": kind,
+        "uses": uses, "nets": {name: spec.to_dict() for name, (_, spec) in nets.items()}, **info,
+    })
+
+
+def read_model(folder: Path) -> dict[str, Any]:
+    """A model folder's description. A ganforge 0.1 run folder (no model.json, a
+    generator.safetensors whose metadata names its z_dim) reads as a GAN sampler."""
+    folder = Path(folder)
+    path = folder / MODEL_FILE
+    if path.is_file():
+        try:
+            meta = json.loads(path.read_text())
+            if not isinstance(meta, dict) or not {"kind", "uses"} <= set(meta):
+                raise ValueError("it lacks 'kind' or 'uses'")
+        except ValueError as e:
+            raise GanforgeError(f"{path}: not a valid ganforge model description ({e}); "
+                                "the folder is damaged") from None
+        return meta
+    legacy = folder / "generator.safetensors"
+    if legacy.is_file():
+        spec = read_spec(legacy)
+        if "z_dim" not in spec.args:
+            raise GanforgeError(f"{legacy}: its architecture metadata has no z_dim; cannot sample")
+        return {"format": 0, "family": "gan", "kind": "sample", "uses": {"generator": "generator"},
+                "z_dim": int(spec.args["z_dim"])}
+    raise GanforgeError(f"{folder}: no {MODEL_FILE} (nor generator.safetensors) in it; "
+                        "is it a ganforge run or model folder?")

@@ -54,29 +54,37 @@ def save_gif(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 200)
 
 
 def plot_losses(records: Sequence[dict], path: Path) -> None:
-    """losses.png: D and G losses against optimizer step, and the eval metric beside them."""
-    import matplotlib
+    """losses.png: every logged ``*_loss`` against step, and the evaluations beside them.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn with matplotlib's object API on an Agg canvas: no pyplot, so a notebook user's
+    backend is never switched.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    steps = [r["step"] for r in records if "d_loss" in r]
+    logs = [r for r in records if any(k.endswith("_loss") for k in r)]
+    keys = list(dict.fromkeys(k for r in logs for k in r if k.endswith("_loss")))
     evals = [r for r in records if "eval" in r]
+    fig = Figure(figsize=(11, 3.5) if evals else (7, 3.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 2, 1) if evals else fig.add_subplot(1, 1, 1)
     if evals:
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.5), dpi=100)
+        ax2 = fig.add_subplot(1, 2, 2)
         ax2.plot([r["step"] for r in evals], [r["value"] for r in evals], "o-", color="C2")
         ax2.set_xlabel("step")
         ax2.set_ylabel(evals[-1]["eval"])
         ax2.set_title("evaluation (lower is better)")
         ax2.grid(alpha=0.3)
-    else:
-        fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
-    for key, label in (("d_loss", "discriminator"), ("g_loss", "generator")):
-        ax.plot(steps, [r[key] for r in records if "d_loss" in r], label=label, lw=1.2)
+    for key in keys:
+        pts = [(r["step"], r[key]) for r in logs if key in r]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=_LABELS.get(key, key), lw=1.2)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if keys:
+        ax.legend()
     fig.tight_layout()
     atomic_write(Path(path), lambda p: fig.savefig(p, format="png"))
-    plt.close(fig)
+
+
+_LABELS = {"d_loss": "discriminator", "g_loss": "generator"}

@@ -63,7 +63,7 @@ def test_train_then_generate_end_to_end(image_folder, tmp_path):
     (["train", "mnist-dcgan", "--epochs", "two"], "--epochs"),
     (["train", "dcgan", "--data", "/no/such/folder"], "/no/such/folder"),
     (["train", "dcgan", "--data", "nosuchset"], "not a known data set"),
-    (["train", "mnist-dcgan", "--resume"], "--resume needs --out"),
+    (["train", "mnist-dcgan", "--resume"], "--resume needs the run folder"),
     (["train", "mnist-dcgan", "--device", "cuda:7", "--max-steps", "1"], "cuda"),
     (["generate", "/no/such/run"], "no such run folder"),
     (["generate", ".", "--n", "0"], "--n"),
@@ -100,7 +100,7 @@ def test_ctrl_c_saves_and_resume_continues(image_folder, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "stopped at step" in err and "Traceback" not in err
-    from ganforge.serialization import load_state
+    from ganforge.serialization import read_training_state as load_state
 
     step = load_state(run / "state.safetensors")["step"]
     assert step > 0
@@ -128,9 +128,9 @@ def test_ddp_two_processes_on_cpu(image_folder, tmp_path):
 
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["world_size"] == 2
-    from ganforge.serialization import load_state
+    from ganforge.serialization import read_training_state
 
-    assert load_state(run / "state.safetensors")["step"] == 2 * (24 // 8)
+    assert read_training_state(run / "state.safetensors")["step"] == 2 * (24 // 8)
     assert (run / "samples" / "epoch_0002.png").exists()
 
 

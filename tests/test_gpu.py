@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from ganforge.config import TrainConfig
+from ganforge.config import resolve
 from ganforge.training import train_run
 
 pytestmark = [pytest.mark.gpu,
@@ -16,13 +16,12 @@ pytestmark = [pytest.mark.gpu,
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_cuda_training_step(precision, image_folder, tmp_path):
-    cfg = TrainConfig(model="dcgan", data=str(image_folder), size=16, batch_size=8, max_steps=3,
-                      z_dim=8, width=4, grid_n=4, log_every=1, device="cuda",
-                      precision=precision).validate()
+    cfg = resolve("dcgan", data=str(image_folder), size=16, batch_size=8, max_steps=3, z_dim=8,
+                  width=4, grid_n=4, log_every=1, device="cuda", precision=precision)
     run = train_run(cfg, tmp_path / "r", quiet=True)
     rec = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert rec["step"] == 3 and torch.isfinite(torch.tensor(rec["g_loss"]))
-    assert json.loads((run / "config.json").read_text())["train"]["device"] == "cuda"
+    assert json.loads((run / "config.json").read_text())["run"]["device"] == "cuda"
 
 
 def test_cuda_sampler_matches_seed(image_folder, tmp_path):

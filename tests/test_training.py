@@ -6,19 +6,25 @@ import pytest
 import torch
 
 import ganforge
-from ganforge.config import TrainConfig, resolve
+from ganforge.config import Config, resolve
 from ganforge.errors import GanforgeError
-from ganforge.serialization import load_state
+from ganforge.serialization import read_training_state
 from ganforge.training import train_run
 
 
-def tiny(model: str, data, **kw) -> TrainConfig:
+def tiny(model: str, data, **kw) -> Config:
     base = dict(model=model, data=str(data), size=16, batch_size=8, epochs=1, z_dim=8, width=4,
                 grid_n=4, log_every=1)
     if model == "dcgan28":
         base.update(size=28, channels=1, width=64)
     base.update(kw)
-    return TrainConfig(**base).validate()
+    return resolve(None, **base)
+
+
+def load_state(path):
+    """The recipe's state by name, plus the step (format 2 of the state file)."""
+    s = read_training_state(path)
+    return {"step": s["step"], **s["recipe"]}
 
 
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
@@ -44,7 +50,8 @@ def test_run_folder_contents(image_folder, tmp_path):
             "losses.png"} <= names
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["train"]["channels"] == 3 and cfg["generator"]["class"] == "DCGANGenerator"
+    model = json.loads((run / "model.json").read_text())
+    assert cfg["run"]["channels"] == 3 and model["nets"]["generator"]["class"] == "DCGANGenerator"
     assert not list(run.glob("*.tmp")) and not list(run.glob(".*"))  # atomic writes leave no temps
 
 
@@ -83,7 +90,7 @@ def test_ema_resume_is_exact_and_saved_generator_is_the_average(image_folder, tm
 def test_ema_update_matches_hand_computed_average():
     from torch.optim.swa_utils import AveragedModel
 
-    from ganforge.training.loop import ema_update
+    from ganforge.families import ema_update
 
     net = torch.nn.BatchNorm1d(3)
     avg = AveragedModel(net, multi_avg_fn=ema_update(0.5), use_buffers=True)
@@ -148,7 +155,7 @@ def test_python_api_train_generate_load(image_folder, tmp_path):
     assert not torch.equal(g.generate(5, seed=4), imgs)
     pil = g.generate(2, seed=0, pil=True)
     assert pil[0].size == (16, 16) and pil[0].mode == "RGB"
-    assert len(run.metrics) >= 1 and run.config["train"]["size"] == 16
+    assert len(run.metrics) >= 1 and run.config.run.size == 16
 
 
 @pytest.mark.parametrize("update", ["alternating", "simultaneous"])

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,9 @@ from torch import nn
 
 from ..data import data_dir, load_data
 from ..errors import GanforgeError
+from ..registry import Registry
 from . import stats
 from .features import Extractor, get_extractor, to_channels
-
-ALL_METRICS = ("fid", "kid", "is", "pr", "c2st", "mmd")
 
 
 def _real_halves(real: str | Path, size: int, channels: int | None, n: int, seed: int,
@@ -52,6 +53,64 @@ def _cached_features(ext: Extractor, images: torch.Tensor, tag: str, use_cache: 
         np.savez(tmp, features=feats)
         tmp.replace(path)
     return feats
+
+
+@dataclass
+class FeatureSets:
+    """What every metric reads: features of the fakes and of the two disjoint real halves."""
+
+    fake: np.ndarray
+    real_a: np.ndarray  # the reference half
+    real_b: np.ndarray  # the floor half: scored against A like the fakes are
+    fake_probs: np.ndarray | None
+    real_b_probs: Callable[[], np.ndarray | None]  # computed only by metrics that need it
+    seed: int
+
+
+# name -> function of the feature sets giving {"entry": {"value", "real_vs_real", ...}}.
+# Register your own with METRICS.register("name")(fn).
+METRICS: Registry[Callable[[FeatureSets], dict[str, dict[str, Any]]]] = Registry("metric")
+
+
+@METRICS.register("fid")
+def _fid(f: FeatureSets) -> dict[str, dict[str, Any]]:
+    return {"fid": {"value": stats.fid_from_features(f.fake, f.real_a),
+                    "real_vs_real": stats.fid_from_features(f.real_b, f.real_a)}}
+
+
+@METRICS.register("kid")
+def _kid(f: FeatureSets) -> dict[str, dict[str, Any]]:
+    (kv, ks), (rv, rs) = stats.kid(f.fake, f.real_a, seed=f.seed), stats.kid(f.real_b, f.real_a, seed=f.seed)
+    return {"kid": {"value": kv, "std": ks, "real_vs_real": rv, "real_vs_real_std": rs}}
+
+
+@METRICS.register("is")
+def _is(f: FeatureSets) -> dict[str, dict[str, Any]]:
+    real_probs = f.real_b_probs()
+    iv, istd = stats.inception_score(f.fake_probs)
+    rv, rstd = stats.inception_score(real_probs)
+    return {"is": {"value": iv, "std": istd, "real": rv, "real_std": rstd},
+            "coverage": {**stats.class_coverage(f.fake_probs), "real": stats.class_coverage(real_probs)}}
+
+
+@METRICS.register("pr")
+def _pr(f: FeatureSets) -> dict[str, dict[str, Any]]:
+    p, r = stats.precision_recall(f.real_a, f.fake)
+    p0, r0 = stats.precision_recall(f.real_a, f.real_b)
+    return {"precision": {"value": p, "real_vs_real": p0}, "recall": {"value": r, "real_vs_real": r0}}
+
+
+@METRICS.register("c2st")
+def _c2st(f: FeatureSets) -> dict[str, dict[str, Any]]:
+    return {"c2st": {"value": stats.c2st(f.fake, f.real_a, seed=f.seed),
+                     "real_vs_real": stats.c2st(f.real_b, f.real_a, seed=f.seed), "ideal": 0.5}}
+
+
+@METRICS.register("mmd")
+def _mmd(f: FeatureSets) -> dict[str, dict[str, Any]]:
+    v, bw = stats.mmd_rbf(f.fake, f.real_a, seed=f.seed)
+    v0, _ = stats.mmd_rbf(f.real_b, f.real_a, bandwidth=bw, seed=f.seed)
+    return {"mmd": {"value": v, "real_vs_real": v0, "bandwidth": bw, "kernel": "rbf"}}
 
 
 def evaluate(
@@ -86,25 +145,24 @@ def evaluate(
     """
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
-    bad = [m for m in metrics if m not in ALL_METRICS]
+    bad = [m for m in metrics if m not in METRICS]
     if bad or not metrics:
-        raise GanforgeError(f"--metrics {','.join(bad) or '(none)'}: choose from {','.join(ALL_METRICS)}")
+        raise GanforgeError(f"--metrics {','.join(bad) or '(none)'}: choose from {','.join(METRICS.names())}")
     if (run is None) == (fake is None):
         raise GanforgeError("give either a run folder or --fake (images to score), not both/neither")
     if n < 2:
         raise GanforgeError(f"--n must be >= 2, got {n}")
 
     sampler = None
-    train_cfg: dict[str, Any] = {}
     if run is not None:
-        from ..sampling import Sampler
+        from ..infer import load
+        from ..rundir import RunDir
 
-        sampler = Sampler.from_run(run, device)
-        cfg_path = Path(run) / "config.json"
-        if cfg_path.is_file():
-            train_cfg = json.loads(cfg_path.read_text())["train"]
-        real = real or train_cfg.get("data")
-        size = size or train_cfg.get("size")
+        rd = RunDir.of(run)
+        if rd.config_file.is_file():  # a bare model folder has no training data to default to
+            saved = rd.config().run
+            real, size = real or saved.data, size or saved.size
+        sampler = load(run, device)
     if real is None:
         raise GanforgeError("--real is needed: a data set name, image folder or zip")
 
@@ -134,35 +192,13 @@ def evaluate(
     fb = _cached_features(ext, b, f"B{seed}", cache)
     ff, fake_probs = ext(fake_images)
 
+    if "is" in metrics and not ext.has_probs:
+        raise GanforgeError(f"--metrics is needs class probabilities; the {ext.name} extractor "
+                            "has none (use --features digits, or drop is)")
+    sets = FeatureSets(ff, fa, fb, fake_probs, lambda: ext(b.float() / 255)[1], seed)
     out: dict[str, Any] = {}
-    if "fid" in metrics:
-        out["fid"] = {"value": stats.fid_from_features(ff, fa),
-                      "real_vs_real": stats.fid_from_features(fb, fa)}
-    if "kid" in metrics:
-        (kv, ks), (rv, rs) = stats.kid(ff, fa, seed=seed), stats.kid(fb, fa, seed=seed)
-        out["kid"] = {"value": kv, "std": ks, "real_vs_real": rv, "real_vs_real_std": rs}
-    if "is" in metrics:
-        if not ext.has_probs:
-            raise GanforgeError(f"--metrics is needs class probabilities; the {ext.name} extractor "
-                                "has none (use --features digits, or drop is)")
-        _, real_probs = ext(b.float() / 255)
-        iv, istd = stats.inception_score(fake_probs)
-        rv, rstd = stats.inception_score(real_probs)
-        out["is"] = {"value": iv, "std": istd, "real": rv, "real_std": rstd}
-        out["coverage"] = {**stats.class_coverage(fake_probs),
-                           "real": stats.class_coverage(real_probs)}
-    if "pr" in metrics:
-        p, r = stats.precision_recall(fa, ff)
-        p0, r0 = stats.precision_recall(fa, fb)
-        out["precision"] = {"value": p, "real_vs_real": p0}
-        out["recall"] = {"value": r, "real_vs_real": r0}
-    if "c2st" in metrics:
-        out["c2st"] = {"value": stats.c2st(ff, fa, seed=seed), "real_vs_real": stats.c2st(fb, fa, seed=seed),
-                       "ideal": 0.5}
-    if "mmd" in metrics:
-        v, bw = stats.mmd_rbf(ff, fa, seed=seed)
-        v0, _ = stats.mmd_rbf(fb, fa, bandwidth=bw, seed=seed)
-        out["mmd"] = {"value": v, "real_vs_real": v0, "bandwidth": bw, "kernel": "rbf"}
+    for m in metrics:
+        out.update(METRICS.get(m)(sets))
 
     result = {
         "metrics": out,
@@ -222,10 +258,9 @@ class QuickEval:
         self.name = f"{self.ext.name}-{self.kind}{_short(self.n)}"
         self.seed = seed
 
-    def __call__(self, generator: nn.Module, z_dim: int) -> float:
-        from ..sampling import latents, render
-
-        imgs = render(generator, latents(self.n, z_dim, self.seed + 1), batch_size=500)
+    def __call__(self, sampler: Any) -> float:
+        """Score a :class:`~ganforge.infer.Sampler` (the training loop's preview object)."""
+        imgs = sampler.generate(self.n, seed=self.seed + 1)
         feats, _ = self.ext(imgs)
         if self.kind == "fid":
             return stats.fid_from_features(feats, self.ref)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,9 @@ class Extractor:
     net: nn.Module
     ident: str  # name + weights fingerprint: part of the reference-statistics cache key
     has_probs: bool = False
+    # How this extractor's network turns prepared images into (features, class probabilities
+    # or None). Default: ``net(x)`` flattened, no probabilities.
+    embed: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]] | None = None
 
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
         x = to_channels(x, self.channels)
@@ -42,18 +46,13 @@ class Extractor:
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray | None]:
         feats, probs = [], []
+        embed = self.embed or (lambda x: (self.net(x), None))
         for chunk in images.split(batch_size):
             x = self._prep(chunk.float())
-            if self.name == "digits":
-                f = self.net.features(x)
-                probs.append(torch.softmax(self.net.head(f), 1).double().numpy())
-            elif self.name == "inception":
-                f = self.net((x * 255).round().to(torch.uint8))
-                if isinstance(f, (tuple, list)):
-                    f = f[0]
-            else:
-                f = self.net(x)
+            f, p = embed(x)
             feats.append(f.reshape(len(x), -1).double().cpu().numpy())
+            if p is not None:
+                probs.append(p.double().cpu().numpy())
         return np.concatenate(feats), (np.concatenate(probs) if probs else None)
 
 
@@ -74,8 +73,14 @@ def to_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
 def digits_extractor() -> Extractor:
     from .digits import load_digits_cnn, weights_path
 
-    return Extractor("digits", 28, 1, load_digits_cnn(), f"digits-{_fingerprint(weights_path())}",
-                     has_probs=True)
+    net = load_digits_cnn()
+
+    def embed(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = net.features(x)
+        return f, torch.softmax(net.head(f), 1)
+
+    return Extractor("digits", 28, 1, net, f"digits-{_fingerprint(weights_path())}",
+                     has_probs=True, embed=embed)
 
 
 class _Pixels(nn.Module):
@@ -119,7 +124,12 @@ def inception_extractor(weights: str | Path | None = None) -> Extractor:
     except Exception as e:  # a wrong or corrupt file: say which
         raise GanforgeError(f"--feature-weights {path}: cannot load as FID Inception-v3 weights "
                             f"({str(e).splitlines()[0][:200]})") from None
-    return Extractor("inception", 299, 3, net.eval(), f"inception-{_fingerprint(path)}")
+    def embed(x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        f = net((x * 255).round().to(torch.uint8))  # the FID Inception takes uint8 pixels
+        return (f[0] if isinstance(f, (tuple, list)) else f), None
+
+    return Extractor("inception", 299, 3, net.eval(), f"inception-{_fingerprint(path)}",
+                     embed=embed)
 
 
 def custom_extractor(module: nn.Module, name: str = "custom") -> Extractor:

@@ -1,8 +1,9 @@
-"""Networks (plain ``nn.Module``s) and the registry of model families.
+"""Networks (plain ``nn.Module``s), the registry of their classes, and the GAN network pairs.
 
-A *family* turns (image size, channels, latent size) into the constructor arguments of its
-generator and discriminator. Those arguments are the saved architecture: they go into
-``config.json`` and into the safetensors metadata, so loading needs no flags.
+``MODELS`` names the GAN family's network pairs: each turns (image size, channels, latent size)
+into the constructor arguments of its generator and discriminator. Those arguments are the
+saved architecture: they go into the safetensors metadata and model.json, so loading needs no
+flags.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..errors import GanforgeError
 from ..registry import Registry
 from .dcgan import DCGANDiscriminator, DCGANGenerator, TFDCGANDiscriminator, TFDCGANGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
+from .vae import ConvEncoder
 
 NETWORKS: Registry[type[nn.Module]] = Registry("network class")
 for _cls in (
@@ -25,6 +27,7 @@ for _cls in (
     TFDCGANDiscriminator,
     DCGANGenerator,
     DCGANDiscriminator,
+    ConvEncoder,
 ):
     NETWORKS.register(_cls.__name__)(_cls)
 
@@ -101,4 +104,5 @@ __all__ = [
     "TFDCGANDiscriminator",
     "MLPGenerator",
     "MLPDiscriminator",
+    "ConvEncoder",
 ]

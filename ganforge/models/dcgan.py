@@ -129,21 +129,31 @@ class DCGANGenerator(nn.Module):
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
+def down_layers(size: int, channels: int, width: int) -> tuple[list[nn.Module], int, int]:
+    """DCGAN's image -> (Conv 4x4 s2, BN except first, LReLU 0.2) * n stack.
+
+    Returns the layers, their output channels and the base side (4 or 7) they end at; the
+    discriminator and the VAE encoder each put their own head on it.
+    """
+    base, n = _levels(size)
+    layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+    ch = width
+    for _ in range(n - 1):
+        layers += [
+            nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ch * 2),
+            nn.LeakyReLU(0.2, True),
+        ]
+        ch *= 2
+    return layers, ch, base
+
+
 class DCGANDiscriminator(nn.Module):
     """image -> (Conv 4x4 s2, BN except first, LReLU 0.2) * n -> Conv base x base -> logit."""
 
     def __init__(self, size: int, channels: int, width: int = 64) -> None:
         super().__init__()
-        base, n = _levels(size)
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        ch = width
-        for _ in range(n - 1):
-            layers += [
-                nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(ch * 2),
-                nn.LeakyReLU(0.2, True),
-            ]
-            ch *= 2
+        layers, ch, base = down_layers(size, channels, width)
         layers.append(nn.Conv2d(ch, 1, base, 1, 0))
         self.net = nn.Sequential(*layers)
         _dcgan_init(self)

@@ -1,4 +1,7 @@
-"""Inference, separate from training: one sampler serves the API, the CLI, grids and GIFs."""
+"""The sampler: z -> image inference, separate from training.
+
+One object serves the API, the CLI, the training previews, ``--eval-every`` and the metrics.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +11,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .errors import GanforgeError
-from .serialization import load_network
-from .visual import make_grid, save_gif, save_image, to_pil
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """"auto" -> cuda if present, else mps, else cpu; anything else is checked, not assumed."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise GanforgeError(f"--device {device!r}: not a device (use auto, cpu, cuda, cuda:N, mps)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise GanforgeError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise GanforgeError(f"--device {device}: MPS is not available on this machine; use --device cpu")
-    return dev
+from ..errors import GanforgeError
+from ..visual import make_grid, save_gif, save_image, to_pil
 
 
 def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
@@ -53,23 +36,25 @@ def render(net: nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tens
 
 
 class Sampler:
-    """A trained generator, ready to make images. Get one with ``ganforge.load(run_dir)``."""
+    """A generator, ready to make images. Get one with ``ganforge.load(run_dir)``.
 
-    def __init__(self, generator: nn.Module, z_dim: int, device: torch.device | str = "cpu") -> None:
-        self.device = torch.device(device)
-        self.net = generator.to(self.device).eval()
-        self.z_dim = z_dim
+    It never changes the network's train/eval mode for longer than a call, so the training
+    loop draws its previews through the same object users load.
+    """
+
+    def __init__(self, generator: nn.Module, z_dim: int, device: torch.device | str | None = None) -> None:
+        self.device = torch.device(device) if device is not None else next(generator.parameters()).device
+        self.net = generator.to(self.device)
+        self.z_dim = int(z_dim)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "auto") -> Sampler:
-        run_dir = Path(run_dir)
-        if not run_dir.exists():
-            raise GanforgeError(f"{run_dir}: no such run folder")
-        path = run_dir / "generator.safetensors" if run_dir.is_dir() else run_dir
-        if not path.is_file():
-            raise GanforgeError(f"{run_dir}: no generator.safetensors in it; is it a ganforge run folder?")
-        net, spec = load_network(path)
-        return cls(net, int(spec.args.get("z_dim", 100)), pick_device(device))
+        from . import load
+
+        s = load(run_dir, device)
+        if not isinstance(s, cls):
+            raise GanforgeError(f"{run_dir}: holds a {type(s).__name__}, not a Sampler")
+        return s
 
     def from_latents(self, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Images in [0, 1], (N, C, H, W), on the CPU."""

@@ -1,0 +1,170 @@
+"""Where a run executes: device, DDP rank/world, precision and CPU threads.
+
+``torchrun --nproc_per_node=N -m ganforge train ...`` sets RANK / WORLD_SIZE / LOCAL_RANK; we read
+them, pick NCCL on GPUs and gloo on CPUs, and wrap networks in PyTorch's own
+DistributedDataParallel through :meth:`Env.parallel` -- never a home-made distributed layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .errors import GanforgeError
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """"auto" -> cuda if present, else mps, else cpu; anything else is checked, not assumed."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise GanforgeError(f"--device {device!r}: not a device (use auto, cpu, cuda, cuda:N, mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise GanforgeError(f"--device {device}: MPS is not available on this machine; use --device cpu")
+    return dev
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's total)."""
+    with contextlib.suppress(AttributeError):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def choose_threads(requested: int | None, local_world: int = 1) -> tuple[int, str]:
+    """Intra-op CPU threads for training, and why.
+
+    ``--threads`` wins; then ``OMP_NUM_THREADS`` (the standard knob, also what torchrun sets);
+    else the usable cores shared evenly by the processes of this machine. Measured on a 2-core
+    machine (README "Threads"): alone, 2 threads beat 1; beside a second busy process, 1 thread
+    per process is several times faster than 2, so we say so when the machine is already busy.
+    """
+    if requested:
+        return requested, "--threads"
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env), "OMP_NUM_THREADS"
+    return max(1, usable_cores() // max(local_world, 1)), "cores"
+
+
+def busy_cores() -> float:
+    """The 1-minute load average (0 where the OS has none): work already competing for the CPU."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Env:
+    """One training process: its device, DDP rank and world, precision and thread count."""
+
+    device: torch.device = torch.device("cpu")
+    rank: int = 0
+    world: int = 1
+    precision: str = "fp32"
+    threads: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        """True under torchrun with more than one process."""
+        return self.world > 1
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast when asked for (fast with AVX512-BF16/AMX and on GPUs), else nothing."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def parallel(self, module: nn.Module) -> nn.Module:
+        """The module as training should call it: DDP-wrapped across processes, else itself.
+
+        Recipes keep the raw module in their state, so no ``module.`` prefix leaks into files.
+        """
+        if not self.enabled:
+            return module
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        return DDP(module)
+
+    def say(self, quiet: bool) -> Callable[[str], None]:
+        """A print to stderr on the main process only (and not with ``quiet``)."""
+        if quiet or not self.main:
+            return lambda msg: None
+        return lambda msg: print(msg, file=sys.stderr)
+
+
+def setup(device: str = "auto", precision: str = "fp32", threads: int | None = None) -> Env:
+    """The Env of this process; under torchrun also the process group (gloo or NCCL)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    n_threads, _ = choose_threads(threads, local_world)
+    torch.set_num_threads(n_threads)
+    if world <= 1:
+        return Env(pick_device(device), 0, 1, precision, n_threads)
+    rank = int(os.environ["RANK"])
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and device in ("auto", "cuda")
+    if use_cuda:
+        torch.cuda.set_device(local)
+        dev = torch.device("cuda", local)
+    else:
+        dev = torch.device("cpu")
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Env(dev, rank, world, precision, n_threads)
+
+
+def any_flag(flag: bool, env: Env) -> bool:
+    """True on every process if it is true on any (so all stop at the same step)."""
+    if not env.enabled:
+        return flag
+    t = torch.tensor([1 if flag else 0], device=env.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def wait_all(env: Env) -> None:
+    """Barrier: a process that finishes early must not tear gloo down while rank 0 still writes
+    (seen as 'terminate called without an active exception' in the early process)."""
+    if env.enabled and dist.is_initialized():
+        dist.barrier()
+
+
+def teardown(env: Env) -> None:
+    if env.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """torch's global RNG states: the only randomness a recipe may use besides module buffers."""
+    out: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(device)
+    return out
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

@@ -1,0 +1,122 @@
+"""The contract between the training shell and a model family, kept tiny.
+
+A family owns its networks, optimizers and every other piece of training state, and writes out
+its phases in ``step()``. The shell (``training/loop.py``) knows none of that: it feeds batches,
+logs what ``step`` returns, checkpoints ``state`` and publishes ``export()``.
+
+Rules that keep resume exact: randomness only from torch's global RNG (the shell saves it) or
+module buffers; learning-rate schedules as pure functions of (step, total), set every step; the
+state holds raw modules, training calls them through ``env.parallel`` wrappers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
+
+from ..env import Env
+from ..models import NetSpec
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a family may know about its data when it builds its networks."""
+
+    name: str
+    size: int
+    channels: int
+    images: int
+
+
+@dataclass
+class Batch:
+    """One training batch: images in [-1, 1], (N, C, H, W), channels-last, on the run's device."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+
+
+@dataclass
+class Export:
+    """The networks a run publishes and the inference object that uses them.
+
+    ``nets``: name -> (module, spec), each written as ``<name>.safetensors``. ``uses``: the
+    inference object's roles -> net names (a sampler's ``generator``). ``info``: what inference
+    needs besides the nets (a sampler's ``z_dim``).
+    """
+
+    kind: Literal["sample"]
+    nets: dict[str, tuple[nn.Module, NetSpec]]
+    uses: dict[str, str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def net(self, role: str) -> nn.Module:
+        return self.nets[self.uses[role]][0]
+
+
+class Stateful(Protocol):
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+class Recipe(Protocol):
+    """One model family's training, as the shell sees it."""
+
+    state: dict[str, Stateful]  # every piece of training state by a stable name
+
+    def step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
+        """One iteration, all phases; detached scalars to log (``*_loss`` keys are plotted)."""
+        ...
+
+    def export(self) -> Export:
+        """The networks to publish (e.g. the EMA generator, not the live one)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    config: type  # the family's typed config dataclass
+    build: Callable[[Any, DataInfo, Env, int], Recipe]  # (config, data, env, total steps)
+    data: Literal["images"] = "images"
+    doc: str = ""
+
+
+FAMILIES: Registry[Family] = Registry("model family")
+
+
+def ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
+    """AveragedModel update with warm-up: decay min(decay, (1+n)/(10+n)) after n updates.
+
+    The warm-up (as in TensorFlow's ExponentialMovingAverage) keeps the average from dragging
+    the random initial weights along for the first ~1/(1-decay) steps. Buffers (BatchNorm's
+    running statistics) are averaged like the weights they belong to.
+    """
+
+    @torch.no_grad()
+    def update(avg: list[torch.Tensor], cur: list[torch.Tensor], n: torch.Tensor) -> None:
+        k = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        for a, c in zip(avg, cur):
+            if a.is_floating_point():
+                a.lerp_(c, 1.0 - k)
+            else:  # integer buffers (BatchNorm's batch counter) follow the live network
+                a.copy_(c)
+
+    return update
+
+
+def make_ema(net: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``net`` (None when ``decay`` is 0): sample from it."""
+    if not decay:
+        return None
+    return AveragedModel(net, multi_avg_fn=ema_update(decay), use_buffers=True)
+
+
+def has_batchnorm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())

@@ -1,0 +1,59 @@
+"""Inference objects rebuilt from model files alone: no training code, no flags.
+
+``load(path)`` reads a model folder (a run folder, its ``best/``, or any folder written by
+``serialization.save_model``) and returns the object its ``kind`` names: a :class:`Sampler`
+for ``sample``. A bare ``generator.safetensors`` file works too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..env import pick_device
+from ..errors import GanforgeError
+from ..serialization import load_network, read_model
+from .sampler import Sampler, latents, render, slerp
+
+KINDS = ("sample",)
+
+
+def load(path: str | Path, device: str = "auto") -> Sampler:
+    """The inference object of a run or model folder (or a generator ``.safetensors`` file)."""
+    path = Path(path)
+    if not path.exists():
+        raise GanforgeError(f"{path}: no such run folder")
+    dev = pick_device(device)
+    if path.is_file():
+        net, spec = load_network(path)
+        if "z_dim" not in spec.args:
+            raise GanforgeError(f"{path}: not a generator (its architecture names no z_dim)")
+        return Sampler(net.eval(), int(spec.args["z_dim"]), dev)
+    meta = read_model(path)
+    kind = meta["kind"]
+    if kind not in KINDS:  # said before loading any weights
+        raise _unknown_kind(kind, str(path))
+    nets = {role: load_network(path / f"{name}.safetensors")[0].eval()
+            for role, name in meta["uses"].items()}
+    return build(kind, nets, meta, dev, where=str(path))
+
+
+def build(kind: str, nets: dict[str, nn.Module], info: dict, device: torch.device | None = None,
+          where: str = "model") -> Sampler:
+    """The inference object for ``kind`` over networks by role: what ``load`` returns, and what
+    the training loop draws its previews with (from the live networks)."""
+    if kind == "sample":
+        if "z_dim" not in info:
+            raise GanforgeError(f"{where}: model.json names no z_dim; the folder is damaged")
+        return Sampler(nets["generator"], int(info["z_dim"]), device)
+    raise _unknown_kind(kind, where)
+
+
+def _unknown_kind(kind: str, where: str) -> GanforgeError:
+    return GanforgeError(f"{where}: model kind {kind!r} needs a newer ganforge (this one knows "
+                         f"{', '.join(KINDS)})")
+
+
+__all__ = ["KINDS", "Sampler", "build", "latents", "load", "render", "slerp"]

@@ -1,0 +1,102 @@
+"""What steers the shell besides the data: Ctrl-C, loss averaging, and the divergence check."""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import GanforgeError
+
+
+class StopRequest:
+    """First Ctrl-C: finish the current step, checkpoint, exit. Second Ctrl-C: abort at once."""
+
+    def __init__(self, announce: bool) -> None:
+        self.requested = False
+        self._announce = announce
+        self._old: Any = None
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self._announce:
+            print("\nstopping after this step and saving a checkpoint "
+                  "(Ctrl-C again to abort without saving)", file=sys.stderr)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+@dataclass
+class Meter:
+    """Sums logged values as tensors between log lines (no per-step device sync), each key with
+    its own count, so a value a family logs only on some steps is averaged over those steps."""
+
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for k, v in values.items():
+            v = v.detach().float()
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+    def pop(self) -> dict[str, float]:
+        out = {k: float(v) / self.counts[k] for k, v in self.sums.items()}
+        self.sums, self.counts = {}, {}
+        return out
+
+
+class Diverged(GanforgeError):
+    """Training produced a non-finite loss or weight; the last good state is kept."""
+
+
+def check_finite_losses(values: dict[str, float], step: int, good_step: int, state_file: Any) -> None:
+    """Raise :class:`Diverged` naming the non-finite value and the last good resume point."""
+    bad = [f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+        raise Diverged(_diverged(f"{', '.join(bad)} by step {step}", good_step, state_file))
+
+
+def check_finite_state(state: dict[str, Any], step: int, good_step: int, state_file: Any) -> None:
+    """Refuse to checkpoint non-finite weights or optimizer moments over a good state."""
+    for name, obj in state.items():
+        for t in _tensors(obj.state_dict()):
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise Diverged(_diverged(f"non-finite values in {name} at step {step}", good_step,
+                                         state_file))
+
+
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        return [t for v in obj.values() for t in _tensors(v)]
+    if isinstance(obj, (list, tuple)):
+        return [t for v in obj for t in _tensors(v)]
+    return []
+
+
+def _diverged(what: str, good_step: int, state_file: Any) -> str:
+    if good_step > 0:
+        where = (f"the last good state (step {good_step}) is kept in {state_file} and resumes as "
+                 "it was; to train past this point, start a new run with a lower --lr")
+    else:
+        where = "no checkpoint was written yet; start again with a lower --lr"
+    return f"training diverged: {what}; {where}"

@@ -1,0 +1,126 @@
+"""The family contract: every registered family, with a tiny config, must pass these.
+
+A new family is done when it passes here: its first step is finite; 1 epoch + resume + 1 epoch
+equals 2 epochs bit for bit (CPU); ``ganforge.load(run)`` with no flags redraws the epoch
+preview; a non-finite loss stops the run and leaves the last good state resumable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganforge
+from ganforge.config import resolve
+from ganforge.errors import GanforgeError
+from ganforge.families import FAMILIES
+from ganforge.serialization import read_training_state
+from ganforge.training import train_run
+
+# The smallest config of each family; label noise and EMA make sure RNG and EMA state resume.
+TINY = {
+    "gan": dict(model="dcgan", z_dim=8, width=4, ema=0.9, label_noise=0.05),
+    "vae": dict(z_dim=8, width=4, ema=0.9),
+}
+
+
+def tiny(family: str, data, **kw):
+    base = dict(data=str(data), size=16, batch_size=8, epochs=1, grid_n=4, log_every=1,
+                device="cpu", **TINY[family])
+    return resolve(family, **{**base, **kw})
+
+
+def test_every_family_has_a_tiny_config():
+    assert set(FAMILIES.names()) == set(TINY)
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+def test_first_step_is_finite(family, image_folder, tmp_path):
+    run = train_run(tiny(family, image_folder, max_steps=1), tmp_path / "r", quiet=True)
+    rec = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    losses = {k: v for k, v in rec.items() if k.endswith("_loss")}
+    assert rec["step"] == 1 and losses and all(math.isfinite(v) for v in losses.values())
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+def test_resume_is_bit_exact(family, image_folder, tmp_path):
+    a = train_run(tiny(family, image_folder, epochs=2), tmp_path / "a", quiet=True)
+    train_run(tiny(family, image_folder, epochs=1), tmp_path / "b", quiet=True)
+    b = ganforge.train(out=tmp_path / "b", resume=True, epochs=2, quiet=True).path
+    sa, sb = read_training_state(a / "state.safetensors"), read_training_state(b / "state.safetensors")
+    assert sa["step"] == sb["step"] == 6
+    assert set(sa["recipe"]) == set(sb["recipe"])
+    for name, sd in sa["recipe"].items():
+        for k, v in sd.items():
+            if isinstance(v, torch.Tensor):
+                assert torch.equal(v, sb["recipe"][name][k]), f"{name}.{k}"
+    assert torch.equal(sa["rng"]["cpu"], sb["rng"]["cpu"])
+    losses = [{k: v for k, v in r.items() if k.endswith("_loss")}
+              for r in ganforge.Run(a).metrics]
+    assert losses == [{k: v for k, v in r.items() if k.endswith("_loss")}
+                      for r in ganforge.Run(b).metrics]
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+def test_load_with_no_flags_redraws_the_preview(family, image_folder, tmp_path):
+    cfg = tiny(family, image_folder, seed=3)
+    run = train_run(cfg, tmp_path / "r", quiet=True)
+    grid = ganforge.load(run, device="cpu").grid(cfg.run.grid_n, seed=cfg.run.seed)
+    with Image.open(run / "samples" / "epoch_0001.png") as im:
+        assert np.array_equal(np.asarray(grid), np.asarray(im))
+    assert json.loads((run / "model.json").read_text())["family"] == family
+
+
+def _poisoned(family: str, at: int, only: str | None = None):
+    """The family, but from step ``at`` on its networks (or just ``only``) hold NaN."""
+    fam = FAMILIES.get(family)
+
+    def build(*args):
+        recipe = fam.build(*args)
+        step = recipe.step
+
+        def poisoned_step(batch, i):
+            if i >= at:
+                for name, obj in recipe.state.items():
+                    if isinstance(obj, torch.nn.Module) and (only is None or name == only):
+                        with torch.no_grad():
+                            for p in obj.parameters():
+                                p.fill_(float("nan"))
+            return step(batch, i)
+
+        recipe.step = poisoned_step
+        return recipe
+
+    return dataclasses.replace(fam, build=build)
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+def test_non_finite_loss_stops_and_keeps_last_good_state(family, image_folder, tmp_path, monkeypatch):
+    run = tmp_path / "r"
+    monkeypatch.setitem(FAMILIES._items, family, _poisoned(family, at=4))
+    with pytest.raises(GanforgeError, match=r"diverged: .*nan.* by step 5; the last good state \(step 3\)"):
+        train_run(tiny(family, image_folder, epochs=2), run, quiet=True)
+    state = read_training_state(run / "state.safetensors")
+    assert state["step"] == 3
+    for sd in state["recipe"].values():
+        assert all(torch.isfinite(v).all() for v in sd.values()
+                   if isinstance(v, torch.Tensor) and v.is_floating_point())
+    monkeypatch.undo()
+    done = ganforge.train(out=run, resume=True, quiet=True, epochs=2)
+    assert read_training_state(done.path / "state.safetensors")["step"] == 6
+    assert torch.isfinite(ganforge.load(done.path, device="cpu").generate(2)).all()
+
+
+def test_checkpoint_refuses_non_finite_weights(image_folder, tmp_path, monkeypatch):
+    """Losses stay finite but the EMA copy is NaN: the checkpoint must not overwrite step 3."""
+    run = tmp_path / "r"
+    monkeypatch.setitem(FAMILIES._items, "gan", _poisoned("gan", at=4, only="generator_ema"))
+    with pytest.raises(GanforgeError, match=r"non-finite values in generator_ema at step 6"):
+        train_run(tiny("gan", image_folder, epochs=2), run, quiet=True)
+    assert read_training_state(run / "state.safetensors")["step"] == 3
