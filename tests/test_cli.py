@@ -16,8 +16,9 @@ TINY = ["--size", "16", "--batch-size", "8", "--seed", "0"]
 
 
 def cli(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    # No timeout: tests assert behaviour, never wall time (a loaded machine is slow, not wrong).
     p = subprocess.run([sys.executable, "-m", "ganforge", *map(str, args)], capture_output=True,
-                       text=True, timeout=300, **kw)
+                       text=True, **kw)
     if check and p.returncode != 0:
         raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
@@ -92,19 +93,20 @@ def test_ctrl_c_saves_and_resume_continues(image_folder, tmp_path):
         [sys.executable, "-m", "ganforge", "train", "mlp", "--data", str(image_folder), "--out",
          str(run), "--epochs", "100000", *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
-    deadline = time.time() + 120
     metrics = run / "metrics.jsonl"
-    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") > 2):
-        time.sleep(0.2)
+    while proc.poll() is None and not (metrics.exists() and metrics.read_text().count("\n") > 2):
+        time.sleep(0.2)  # however long the machine takes to get going
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate()
     assert proc.returncode == 130, err
     assert "stopped at step" in err and "Traceback" not in err
+    hint = err.split("continue with: ")[1].split()  # the printed command must work as printed
+    assert hint[:3] == ["ganforge", "train", "--resume"] and hint[3] == str(run)
     from ganforge.serialization import read_training_state as load_state
 
     step = load_state(run / "state.safetensors")["step"]
     assert step > 0
-    cli("train", "mlp", "--out", run, "--resume", "--max-steps", str(step + 3))
+    cli("train", "--resume", run, "--max-steps", str(step + 3))
     assert load_state(run / "state.safetensors")["step"] == step + 3
 
 
@@ -122,7 +124,7 @@ def test_ddp_two_processes_on_cpu(image_folder, tmp_path):
     p = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
          "-m", "ganforge", "train", "dcgan", "--data", str(image_folder), "--out", str(run),
-         "--epochs", "2", *TINY], capture_output=True, text=True, timeout=300, env=env)
+         "--epochs", "2", *TINY], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     import json
 

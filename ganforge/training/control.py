@@ -1,4 +1,5 @@
-"""What steers the shell besides the data: Ctrl-C, loss averaging, and the divergence check."""
+"""What the shell needs besides the data: Ctrl-C, loss averaging, the divergence check, and the
+progress it shows (console line, GIF, loss plot)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from PIL import Image
 
+from ..env import Env, rng_state, set_rng_state
 from ..errors import GanforgeError
+from ..rundir import RunDir
+from ..visual import plot_losses, save_gif
 
 
 class StopRequest:
@@ -83,6 +88,35 @@ def check_finite_state(state: dict[str, Any], step: int, good_step: int, state_f
                                          state_file))
 
 
+class Checkpoints:
+    """The resume point: the recipe's state by name, the step and torch's RNG, written only
+    when every tensor is finite, so the state on disk is always a good one."""
+
+    def __init__(self, rd: RunDir, recipe: Any, env: Env, family: str) -> None:
+        self.rd, self.recipe, self.env, self.family = rd, recipe, env, family
+        self.good_step = 0  # the step the state file on disk holds
+
+    def restore(self, seed: int) -> int:
+        state = self.rd.read_state()
+        for name, obj in self.recipe.state.items():
+            obj.load_state_dict(state["recipe"][name])
+        step = self.good_step = state["step"]
+        if self.env.main and state["rng"]:
+            set_rng_state(state["rng"], self.env.device)
+        else:  # other DDP processes: a fresh stream per (rank, step), not bitwise-exact
+            torch.manual_seed(seed + self.env.rank * 100_003 + step)
+        return step
+
+    def save(self, step: int) -> None:
+        check_finite_state(self.recipe.state, step, self.good_step, self.rd.state_file)
+        if self.env.main:
+            self.rd.save_model(self.recipe.export(), self.family)
+            # The state goes last: the resume point moves only once the model files are written.
+            self.rd.write_state({"step": step, "rng": rng_state(self.env.device),
+                                 "recipe": {k: v.state_dict() for k, v in self.recipe.state.items()}})
+        self.good_step = step
+
+
 def _tensors(obj: Any) -> list[torch.Tensor]:
     if isinstance(obj, torch.Tensor):
         return [obj]
@@ -100,3 +134,32 @@ def _diverged(what: str, good_step: int, state_file: Any) -> str:
     else:
         where = "no checkpoint was written yet; start again with a lower --lr"
     return f"training diverged: {what}; {where}"
+
+
+def draw_progress(rd: RunDir, history: list[dict]) -> None:
+    """Redraw progress.gif from the epoch previews and losses.png from the history."""
+    frames = []
+    for p in rd.sample_files():
+        with Image.open(p) as im:
+            frames.append(im.copy())
+    if frames:
+        save_gif(frames, rd.gif)
+    if history:
+        plot_losses(history, rd.losses_plot)
+
+
+def fmt_losses(rec: dict[str, Any]) -> str:
+    return " ".join(f"{k.removesuffix('_loss')} {v:.3f}" for k, v in rec.items() if k.endswith("_loss"))
+
+
+def progress_bar(total: int, initial: int, disable: bool) -> Any:
+    if disable or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, desc="train")
+
+
+def fmt_time(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"

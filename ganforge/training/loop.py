@@ -7,24 +7,31 @@ What a step does is the family's (``families/``); what a run folder holds is ``R
 from __future__ import annotations
 
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 from torch.utils.data import DistributedSampler
 
 from .. import infer
 from ..config import Config, changed_settings
 from ..data import DATASETS, load_data
-from ..env import Env, any_flag, rng_state, set_rng_state, setup, teardown, wait_all
+from ..env import Env, any_flag, setup, teardown, wait_all
 from ..errors import GanforgeError
 from ..families import FAMILIES, Batch, DataInfo
 from ..rundir import RunDir
-from ..visual import plot_losses, save_gif, save_image
-from .control import Meter, StopRequest, check_finite_losses, check_finite_state
+from ..visual import plot_losses, save_image
+from .control import (
+    Checkpoints,
+    Meter,
+    StopRequest,
+    check_finite_losses,
+    draw_progress,
+    fmt_losses,
+    fmt_time,
+    progress_bar,
+)
 
 
 def train_run(cfg: Config, out: str | Path | None = None, resume: bool = False,
@@ -34,8 +41,7 @@ def train_run(cfg: Config, out: str | Path | None = None, resume: bool = False,
     With ``resume=True``, ``out`` must hold a run and ``cfg`` is its config as it continues
     (``ganforge.train(resume=True)`` checks what may change).
     """
-    rd = RunDir(out) if out is not None else RunDir.default(
-        cfg.run.preset or getattr(cfg.model, "model", cfg.family))
+    rd = RunDir(out) if out is not None else RunDir.default(cfg.run.preset or cfg.family)
     rd.prepare(resume)
     env = setup(cfg.run.device, cfg.run.precision, cfg.run.threads)
     try:
@@ -66,17 +72,11 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
     recipe = FAMILIES.get(cfg.family).build(cfg.model, DataInfo(data.name, data.size, data.channels,
                                                                 len(data)), env, total)
     torch.manual_seed(run.seed + env.rank)  # each process draws its own noise
+    ckpt = Checkpoints(rd, recipe, env, cfg.family)
     step, history = 0, []
     if resume:
         changes = changed_settings(rd.config(), cfg)
-        state = rd.read_state()
-        for name, obj in recipe.state.items():
-            obj.load_state_dict(state["recipe"][name])
-        step = state["step"]
-        if env.main and state["rng"]:
-            set_rng_state(state["rng"], dev)
-        else:  # other DDP processes: a fresh stream per (rank, step), not bitwise-exact
-            torch.manual_seed(run.seed + env.rank * 100_003 + step)
+        step = ckpt.restore(run.seed)
         history = [r for r in rd.metrics() if r.get("step", 0) <= step]
         if step > total:
             raise GanforgeError(f"--resume: {rd.path} is at step {step}, past the asked target of "
@@ -98,23 +98,12 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
 
         quick = QuickEval(data.images, run.eval_n, run.seed)
         best = (rd.best_score() if resume else None) or math.inf
-    say(f"training {cfg.family} ({getattr(cfg.model, 'model', cfg.family)}) on {data.name} "
+    say(f"training {cfg.run.preset or cfg.family} ({cfg.family}) on {data.name} "
         f"({len(data)} images, {data.size}px, {data.channels}ch) for {total} steps ({per_epoch}/epoch) "
         f"on {dev}, {env.threads} threads" + (f" x{env.world} processes" if env.enabled else "")
         + f" -> {rd.path}")
 
-    good_step = step  # the step the state file on disk holds
-
-    def checkpoint() -> None:
-        nonlocal good_step
-        check_finite_state(recipe.state, step, good_step, rd.state_file)
-        if env.main:
-            rd.save_model(recipe.export(), cfg.family)
-            rd.write_state({"step": step, "rng": rng_state(dev),  # last: the resume point moves
-                            "recipe": {k: v.state_dict() for k, v in recipe.state.items()}})
-        good_step = step
-
-    meter, bar = Meter(), _progress(total, step, quiet or not env.main)
+    meter, bar = Meter(), progress_bar(total, step, quiet or not env.main)
     t_start = t_log = last_ckpt = last_drawn = time.time()
     n_log, elapsed0 = 0, history[-1]["time"] if history else 0.0
 
@@ -127,9 +116,9 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
         history.append(rec)
         if env.main:
             rd.append_metric(rec)
-        check_finite_losses(rec, step, good_step, rd.state_file)
+        check_finite_losses(rec, step, ckpt.good_step, rd.state_file)
         if bar is not None:
-            bar.set_postfix_str(f"ep {math.ceil(rec['epoch'])}/{run.epochs} {_losses(rec)} "
+            bar.set_postfix_str(f"ep {math.ceil(rec['epoch'])}/{run.epochs} {fmt_losses(rec)} "
                                 f"{rec['img_per_s']:.0f} img/s")
         return rec
 
@@ -153,7 +142,7 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
                 if stopping or step >= total:
                     break
                 if time.time() - last_ckpt > run.checkpoint_minutes * 60:
-                    checkpoint()
+                    ckpt.save(step)
                     last_ckpt = time.time()
 
             if step % per_epoch == 0 or step >= total:  # an epoch (or the run) finished
@@ -164,7 +153,7 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
                     save_image(preview.grid(run.grid_n, run.seed), rd.sample(ep))
                     # The GIF and the plot grow with the run: redraw them at most once a minute.
                     if step >= total or time.time() - last_drawn > 60:
-                        _draw_progress(rd, history)
+                        draw_progress(rd, history)
                         last_drawn = time.time()
                 if quick is not None and (ep % run.eval_every == 0 or step >= total):
                     rec = {"step": step, "epoch": step / per_epoch, "eval": quick.name,
@@ -176,56 +165,28 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
                         rd.save_best(export, cfg.family, rec)
                     say(f"epoch {ep}: {quick.name} {rec['value']:.4g} (best {best:.4g})")
                     plot_losses(history, rd.losses_plot)
-                checkpoint()
+                ckpt.save(step)
                 last_ckpt = time.time()
                 r = next((h for h in reversed(history) if "img_per_s" in h), None)
                 if bar is None and r is not None:
-                    say(f"epoch {ep}/{run.epochs} step {step}/{total} {_losses(r)} "
-                        f"{r['img_per_s']:.0f} img/s elapsed {_fmt(r['time'])} "
-                        f"eta {_fmt((total - step) * r['time'] / step)}")
+                    say(f"epoch {ep}/{run.epochs} step {step}/{total} {fmt_losses(r)} "
+                        f"{r['img_per_s']:.0f} img/s elapsed {fmt_time(r['time'])} "
+                        f"eta {fmt_time((total - step) * r['time'] / step)}")
             elif stopping:
                 if meter:  # the losses since the last log line
                     log()
-                checkpoint()
+                ckpt.save(step)
             if stopping:
                 if env.main:
-                    _draw_progress(rd, history)
+                    draw_progress(rd, history)
                 if bar is not None:
                     bar.close()
                 say(f"stopped at step {step}; continue with: ganforge train --resume {rd.path}")
                 raise KeyboardInterrupt
     if bar is not None:
         bar.close()
-    say(f"done: {step} steps in {_fmt(time.time() - t_start)}; run folder {rd.path}")
+    say(f"done: {step} steps in {fmt_time(time.time() - t_start)}; run folder {rd.path}")
     return rd.path
-
-
-def _draw_progress(rd: RunDir, history: list[dict]) -> None:
-    frames = []
-    for p in rd.sample_files():
-        with Image.open(p) as im:
-            frames.append(im.copy())
-    if frames:
-        save_gif(frames, rd.gif)
-    if history:
-        plot_losses(history, rd.losses_plot)
-
-
-def _losses(rec: dict[str, Any]) -> str:
-    return " ".join(f"{k.removesuffix('_loss')} {v:.3f}" for k, v in rec.items() if k.endswith("_loss"))
-
-
-def _progress(total: int, initial: int, disable: bool) -> Any:
-    if disable or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, desc="train")
-
-
-def _fmt(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 __all__ = ["train_run"]
