@@ -63,12 +63,22 @@ def choose_threads(requested: int | None, local_world: int = 1) -> tuple[int, st
     return max(1, usable_cores() // max(local_world, 1)), "cores"
 
 
-def busy_cores() -> float:
-    """The 1-minute load average (0 where the OS has none): work already competing for the CPU."""
+def contention_warning(threads: int) -> str | None:
+    """A warning when other work already keeps the CPU busy (1-minute load average).
+
+    The thread count itself is never chosen from the load: results would then depend on what
+    else ran, and exact resume needs the same thread count. We say it instead.
+    """
     try:
-        return os.getloadavg()[0]
+        load = os.getloadavg()[0]
     except (AttributeError, OSError):
-        return 0.0
+        return None
+    cores = usable_cores()
+    if load < 1 or threads + load <= cores + 0.5:
+        return None
+    return (f"warning: the CPU is already busy (load {load:.1f} on {cores} cores); with {threads} "
+            f"threads this run and the other work can slow each other several times over "
+            f"(README 'Threads'); --threads 1 or one job at a time is faster")
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,8 @@ def plot_losses(records: Sequence[dict], path: Path) -> None:
         ax2.grid(alpha=0.3)
     for key in keys:
         pts = [(r["step"], r[key]) for r in logs if key in r]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=_LABELS.get(key, key), lw=1.2)
+        label = _LABELS.get(key, key.removesuffix("_loss"))
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, lw=1.2)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)

@@ -124,3 +124,32 @@ def test_checkpoint_refuses_non_finite_weights(image_folder, tmp_path, monkeypat
     with pytest.raises(GanforgeError, match=r"non-finite values in generator_ema at step 6"):
         train_run(tiny("gan", image_folder, epochs=2), run, quiet=True)
     assert read_training_state(run / "state.safetensors")["step"] == 3
+
+
+@pytest.mark.parametrize("preset", ["mnist-vae", "celeba64-vae"])
+def test_vae_presets_end_to_end_from_the_cli(preset, image_folder, tmp_path):
+    """Train (tiny), then everything a user does with a run: grids, GIF, plot, generate, eval."""
+    import subprocess
+    import sys
+
+    def cli(*args):
+        p = subprocess.run([sys.executable, "-m", "ganforge", *map(str, args)], capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stderr
+        return p
+
+    run = tmp_path / "run"
+    data = ["--data", image_folder, "--size", "16", "--batch-size", "8"] if preset == "celeba64-vae" \
+        else ["--batch-size", "32", "--max-steps", "20"]
+    cli("train", preset, "--out", run, "--epochs", "2", *data)
+    assert {"samples", "progress.gif", "losses.png", "model.json", "generator.safetensors",
+            "encoder.safetensors"} <= {p.name for p in run.iterdir()}
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["family"] == "vae" and cfg["run"]["preset"] == preset
+    rec = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"total_loss", "recon_loss", "kl_loss"} <= set(rec)
+    cli("generate", run, "--n", "4", "--out", tmp_path / "g.png", "--interpolate", tmp_path / "w.gif")
+    assert (tmp_path / "g.png").exists() and (tmp_path / "w.gif").exists()
+    metrics = "fid,kid" if preset == "mnist-vae" else "kid,c2st"
+    p = cli("eval", run, "--n", "10", "--metrics", metrics)
+    assert "real vs real" in p.stdout

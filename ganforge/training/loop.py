@@ -17,7 +17,7 @@ from torch.utils.data import DistributedSampler
 from .. import infer
 from ..config import Config, changed_settings
 from ..data import DATASETS, load_data
-from ..env import Env, any_flag, setup, teardown, wait_all
+from ..env import Env, any_flag, contention_warning, setup, teardown, wait_all
 from ..errors import GanforgeError
 from ..families import FAMILIES, Batch, DataInfo
 from ..rundir import RunDir
@@ -102,6 +102,8 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
         f"({len(data)} images, {data.size}px, {data.channels}ch) for {total} steps ({per_epoch}/epoch) "
         f"on {dev}, {env.threads} threads" + (f" x{env.world} processes" if env.enabled else "")
         + f" -> {rd.path}")
+    if dev.type == "cpu" and (warning := contention_warning(env.threads)):
+        say(warning)
 
     meter, bar = Meter(), progress_bar(total, step, quiet or not env.main)
     t_start = t_log = last_ckpt = last_drawn = time.time()
