@@ -34,6 +34,14 @@ def _int_at_least(low: int):
 
 
 _positive, _nonneg = _int_at_least(1), _int_at_least(0)
+SEED_MAX = 2**63 - 1  # torch seeds are signed 64-bit
+
+
+def _seed(text: str) -> int:
+    v = _nonneg(text)
+    if v > SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be <= {SEED_MAX}, got {v}")
+    return v
 
 
 MAIN_HELP = """\
@@ -105,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--size", type=_positive, metavar="PX", help="image side in pixels")
     t.add_argument("--channels", type=int, choices=(1, 3), help="1 (gray) or 3 (RGB)")
     t.add_argument("--fit", choices=("crop", "pad"), help="non-square images: crop or pad")
-    t.add_argument("--seed", type=_nonneg, metavar="S", help="random seed (default 0)")
+    t.add_argument("--seed", type=_seed, metavar="S", help="random seed (default 0)")
     t.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default runs/...)")
     t.add_argument("--resume", nargs="?", const="", metavar="RUN",
                    help="continue RUN (or the run in --out) from its last checkpoint")
@@ -129,18 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     g.add_argument("run", type=Path, metavar="RUN", help="run folder (or a generator.safetensors)")
     g.add_argument("--n", type=_positive, default=64, help="number of images (default 64)")
-    g.add_argument("--seed", type=_nonneg, default=0, help="same seed, same images (default 0)")
-    g.add_argument("--out", type=Path, help="grid PNG to write (default RUN/generated_seedS.png)")
-    g.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")
-    g.add_argument("--interpolate", type=Path, metavar="GIF", help="write a latent-walk GIF")
-    g.add_argument("--device", default="auto", help="auto (default), cpu, cuda or mps")
+    g.add_argument("--seed", type=_seed, default=0, metavar="S", help="same seed, same images (default 0)")
+    g.add_argument("--out", type=Path, metavar="FILE", help="grid image to write: .png, .jpg or .webp "
+                   "(default RUN/generated_seedS.png)")
+    g.add_argument("--out-dir", type=Path, metavar="DIR", help="write one PNG per image into this "
+                   "folder (streamed in batches: any --n fits in memory)")
+    g.add_argument("--seeds", metavar="LIST", help="with --out-dir: one image per seed, e.g. 0-99 or "
+                   "1,5,9-12 (files seedSSSS.png), as StyleGAN's generate does")
+    g.add_argument("--interpolate", type=Path, metavar="FILE", help="write a latent walk (.gif, "
+                   ".webp, or .mp4 with imageio[ffmpeg]) of at most 16 images")
+    g.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
 
     dm = sub.add_parser("demo", help="train a small DCGAN on bundled MNIST digits (no download)",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="example:\n  ganforge demo --out runs/demo\n")
     dm.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")
     dm.add_argument("--epochs", type=_positive, help="passes over the 5,000 digits")
-    dm.add_argument("--device", default="auto")
+    dm.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
 
     ev = sub.add_parser("eval", help="score a run (or a folder of images) against real data",
                         epilog=EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,18 +161,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fake", type=Path, metavar="DIR", help="score this image folder/zip instead")
     ev.add_argument("--real", metavar="DATA", help="real data: name, folder or zip "
                     "(default: the run's training data)")
-    ev.add_argument("--metrics", default="fid,kid,is,pr",
-                    help="comma-separated: fid,kid,is,pr,c2st,mmd (default fid,kid,is,pr)")
+    ev.add_argument("--metrics", metavar="LIST",
+                    help="comma-separated: fid,kid,is,pr,c2st,mmd (default fid,kid,pr, and is "
+                         "where the features have class probabilities)")
     ev.add_argument("--features", default="auto",
-                    help="auto (digits for grayscale, inception if its weights are set, else "
+                    help="auto (digits for a digit data set, inception if its weights are set, else "
                          "pixels), digits, inception, pixels")
     ev.add_argument("--feature-weights", type=Path, metavar="PATH",
                     help="local FID Inception-v3 weights file (or $GANFORGE_INCEPTION_WEIGHTS)")
     ev.add_argument("--n", type=_positive, default=5000, help="images per set (default 5000)")
-    ev.add_argument("--size", type=_positive, help="load both sets at this size (default: the run's)")
-    ev.add_argument("--seed", type=_nonneg, default=0)
+    ev.add_argument("--size", type=_positive, metavar="PX", help="image side of both sets (default: "
+                    "the generator's; for --fake, the images' own)")
+    ev.add_argument("--seed", type=_seed, default=0, metavar="S",
+                    help="seed of the generated images and the real/real splits (default 0)")
+    ev.add_argument("--floor-splits", type=_positive, default=5, metavar="K",
+                    help="real/real splits the floor is averaged over (default 5; each costs one "
+                         "more computation of every metric)")
     ev.add_argument("--json", type=Path, metavar="FILE", help="also write every number as JSON")
-    ev.add_argument("--device", default="auto")
+    ev.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
 
     dt = sub.add_parser("data", help="list data sets, or download one ahead of time",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -191,19 +210,56 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_seeds(text: str) -> list[int]:
+    """'0-99' or '1,5,9-12' -> seeds, checked."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        try:
+            a, b = _seed(lo), _seed(hi or lo)
+        except argparse.ArgumentTypeError as e:
+            raise GanforgeError(f"--seeds {text}: {part!r} {e}") from None
+        if b < a:
+            raise GanforgeError(f"--seeds {text}: range {part!r} runs backwards")
+        seeds += range(a, b + 1)
+    return seeds
+
+
 def _cmd_generate(a: argparse.Namespace) -> int:
     from .api import load
+    from .serialization import check_writable
+    from .visual import ANIMATION_FORMATS, IMAGE_FORMATS
+
+    seeds = _parse_seeds(a.seeds) if a.seeds else None
+    if seeds is not None and a.out_dir is None:
+        raise GanforgeError("--seeds writes one file per seed: give --out-dir DIR too")
+    base = a.run if a.run.is_dir() else a.run.parent
+    out = a.out or (None if (a.out_dir or a.interpolate) else base / f"generated_seed{a.seed}.png")
+    # Every output is checked before the model is loaded or an image made.
+    if out is not None and out.suffix.lower() not in IMAGE_FORMATS:
+        raise GanforgeError(f"--out {out}: name it {', '.join(IMAGE_FORMATS)} (a grid is one image)")
+    if a.interpolate and a.interpolate.suffix.lower() not in ANIMATION_FORMATS:
+        raise GanforgeError(f"--interpolate {a.interpolate}: a walk is an animation; name it "
+                            f"{', '.join(ANIMATION_FORMATS)}")
+    for flag, path in (("--out", out), ("--out-dir", a.out_dir and a.out_dir / "x"),
+                       ("--interpolate", a.interpolate)):
+        if path is not None:
+            check_writable(path, flag)
 
     s = load(a.run, device=a.device)
     wrote = []
-    if a.out_dir:
-        s.save_images(a.out_dir, a.n, a.seed)
+    show = sys.stderr.isatty()
+    if a.out_dir and seeds is not None:
+        s.save_seeds(a.out_dir, seeds, progress=show)
+        wrote.append(f"{len(seeds)} images (one per seed) in {a.out_dir}")
+    elif a.out_dir:
+        s.save_images(a.out_dir, a.n, a.seed, progress=show)
         wrote.append(f"{a.n} images in {a.out_dir}")
     if a.interpolate:
+        if a.n > 16:
+            print(f"--interpolate: a walk shows 16 of the --n {a.n} images", file=sys.stderr)
         wrote.append(str(s.interpolate(a.interpolate, n=min(a.n, 16), seed=a.seed)))
-    if a.out or not wrote:
-        base = a.run if a.run.is_dir() else a.run.parent
-        out = a.out or base / f"generated_seed{a.seed}.png"
+    if out is not None:
         wrote.append(str(s.save_grid(out, a.n, a.seed)))
     print("\n".join(wrote))
     return 0
@@ -236,7 +292,8 @@ def _cmd_eval(a: argparse.Namespace) -> int:
 
     res = evaluate(a.run, fake=a.fake, real=a.real, metrics=a.metrics, features=a.features,
                    n=a.n, seed=a.seed, feature_weights=a.feature_weights, size=a.size,
-                   device=a.device, json_out=a.json)
+                   device=a.device, json_out=a.json, floor_splits=a.floor_splits,
+                   say=lambda msg: print(msg, file=sys.stderr))
     print(format_table(res))
     if a.json:
         print(f"wrote {a.json}")
@@ -247,6 +304,12 @@ def _cmd_data(a: argparse.Namespace) -> int:
     from .data import data_dir, describe, load_data
 
     if a.fetch:
+        from .data import DATASETS
+
+        if a.fetch not in DATASETS:
+            raise GanforgeError(f"--fetch {a.fetch}: not a registered data set "
+                                f"({', '.join(DATASETS.names())}); image folders and zips need no "
+                                "fetching: pass them as --data")
         ds = load_data(a.fetch, size=32 if a.fetch == "cifar10" else 28)
         print(f"{a.fetch}: {len(ds)} images ready under {data_dir()}")
         return 0
@@ -268,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(a)
     except GanforgeError as e:
-        print(f"ganforge {a.command}: error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun: said once, by rank 0
+            print(f"ganforge {a.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"ganforge {a.command}: interrupted", file=sys.stderr)

@@ -50,6 +50,7 @@ class RunConfig:
         need(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
         need(self.max_steps is None or self.max_steps >= 1, "--max-steps must be >= 1")
         need(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
+        need(0 <= self.seed < 2**63, f"--seed must be in [0, 2^63), got {self.seed}")
         need(self.size >= 4, f"--size must be >= 4 pixels, got {self.size}")
         need(self.channels in (None, 1, 3), f"--channels must be 1 or 3, got {self.channels}")
         need(self.fit in ("crop", "pad"), f"--fit must be 'crop' or 'pad', got {self.fit!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,38 +48,61 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def other_cpu_use(window: float = 0.3) -> float:
+    """Cores' worth of CPU that *other* processes used over a short window (Linux /proc; 0.0
+    where it cannot be read). Unlike the load average it excludes this process and is current."""
+
+    def sample() -> tuple[int, int, int]:
+        with open("/proc/stat") as f:
+            vals = [int(v) for v in f.readline().split()[1:9]]
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(vals) - vals[3] - vals[4], int(fields[11]) + int(fields[12]), sum(vals)
+
+    try:
+        busy0, own0, total0 = sample()
+        time.sleep(window)
+        busy1, own1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    if total1 <= total0:
+        return 0.0
+    return max(0.0, (busy1 - busy0) - (own1 - own0)) / (total1 - total0) * (os.cpu_count() or 1)
+
+
 def choose_threads(requested: int | None, local_world: int = 1) -> tuple[int, str]:
     """Intra-op CPU threads for training, and why.
 
-    ``--threads`` wins; then ``OMP_NUM_THREADS`` (the standard knob, also what torchrun sets);
-    else the usable cores shared evenly by the processes of this machine. Measured on a 2-core
-    machine (README "Threads"): alone, 2 threads beat 1; beside a second busy process, 1 thread
-    per process is several times faster than 2, so we say so when the machine is already busy.
+    ``--threads`` (or the count a resumed run recorded) wins; then ``OMP_NUM_THREADS``; else the
+    usable cores shared by this machine's processes, less the cores other work keeps busy right
+    now. Measured on 2 cores (README "Threads", benchmarks/threads.py): alone, 2 threads beat 1
+    (466 vs 284 img/s); two runs side by side at 2 threads each crawl at 19 img/s each, at 1
+    thread each they make 310 img/s each. The count is recorded in config.json, so a resumed
+    run uses the same one (exact resume needs it) unless --threads says otherwise.
     """
     if requested:
         return requested, "--threads"
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env), "OMP_NUM_THREADS"
-    return max(1, usable_cores() // max(local_world, 1)), "cores"
+    cores = max(1, usable_cores() // max(local_world, 1))
+    if local_world > 1:  # the other busy processes are this run's own ranks
+        return cores, f"{cores} cores per process"
+    busy = other_cpu_use()
+    n = max(1, min(cores, round(cores - busy)))
+    return n, (f"{usable_cores()} cores, {busy:.1f} busy with other work" if n < cores
+               else f"{cores} cores")
 
 
 def contention_warning(threads: int) -> str | None:
-    """A warning when other work already keeps the CPU busy (1-minute load average).
-
-    The thread count itself is never chosen from the load: results would then depend on what
-    else ran, and exact resume needs the same thread count. We say it instead.
-    """
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
+    """A warning when other work keeps the CPU busy beyond what ``threads`` leaves free."""
+    busy = other_cpu_use()
     cores = usable_cores()
-    if load < 1 or threads + load <= cores + 0.5:
+    if busy < 0.5 or threads + busy <= cores + 0.5:
         return None
-    return (f"warning: the CPU is already busy (load {load:.1f} on {cores} cores); with {threads} "
-            f"threads this run and the other work can slow each other several times over "
-            f"(README 'Threads'); --threads 1 or one job at a time is faster")
+    return (f"warning: other work keeps {busy:.1f} of {cores} cores busy; with {threads} threads "
+            "this run and that work can slow each other many times over (README 'Threads'); "
+            "--threads 1, or one job at a time, is faster")
 
 
 @dataclass(frozen=True)
@@ -90,6 +114,7 @@ class Env:
     world: int = 1
     precision: str = "fp32"
     threads: int = 1
+    threads_why: str = ""
 
     @property
     def main(self) -> bool:
@@ -128,10 +153,10 @@ def setup(device: str = "auto", precision: str = "fp32", threads: int | None = N
     """The Env of this process; under torchrun also the process group (gloo or NCCL)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
-    n_threads, _ = choose_threads(threads, local_world)
+    n_threads, why = choose_threads(threads, local_world)
     torch.set_num_threads(n_threads)
     if world <= 1:
-        return Env(pick_device(device), 0, 1, precision, n_threads)
+        return Env(pick_device(device), 0, 1, precision, n_threads, why)
     rank = int(os.environ["RANK"])
     local = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and device in ("auto", "cuda")
@@ -142,7 +167,7 @@ def setup(device: str = "auto", precision: str = "fp32", threads: int | None = N
         dev = torch.device("cpu")
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
-    return Env(dev, rank, world, precision, n_threads)
+    return Env(dev, rank, world, precision, n_threads, why)
 
 
 def any_flag(flag: bool, env: Env) -> bool:

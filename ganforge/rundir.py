@@ -24,6 +24,7 @@ from .errors import GanforgeError
 from .serialization import (
     MODEL_FILE,
     atomic_write,
+    check_writable,
     read_training_state,
     save_model,
     save_state,
@@ -97,6 +98,7 @@ class RunDir:
         if not resume and self.has_state():
             raise GanforgeError(f"{self.path} already holds a run; continue it with "
                                 f"`ganforge train --resume {self.path}`, or choose another --out")
+        check_writable(self.config_file, "--out")  # before any data is loaded
 
     def start(self, cfg: Config, data: dict[str, Any], world: int, history: list[dict]) -> None:
         """Write config.json and the metrics so far (a resumed run drops records past its state)."""

@@ -31,10 +31,19 @@ MODEL_FORMAT = 1
 
 
 def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: readers see old or new, never half."""
+    """Call ``write(tmp_path)`` then rename over ``path``: readers see old or new, never half.
+
+    Raises:
+        GanforgeError: the file could not be written (read-only folder, disk full, ...); the
+            message names it, and the previous version, if any, is left as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise GanforgeError(f"{path}: cannot write there ({e.strerror or e}); choose a writable "
+                            "place") from None
     os.close(fd)
     try:
         write(tmp)
@@ -42,9 +51,29 @@ def atomic_write(path: Path, write: Any) -> None:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except GanforgeError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    except Exception as e:  # OSError, or a library's own error type (SafetensorError) for ENOSPC
+        Path(tmp).unlink(missing_ok=True)
+        reason = (e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0])[:200]
+        raise GanforgeError(f"{path}: could not be written ({reason}); the previous version, if "
+                            "any, is unchanged") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Refuse, before any expensive step, an output path whose folder cannot be written."""
+    parent = Path(path).expanduser().absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.is_file():
+        raise GanforgeError(f"{what} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise GanforgeError(f"{what} {path}: cannot write into {parent} (read-only or not yours); "
+                            "choose another path")
 
 
 def _umask() -> int:

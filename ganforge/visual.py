@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .errors import GanforgeError
 from .serialization import atomic_write
 
 
@@ -24,13 +25,17 @@ def to_pil(images: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in arr]
 
 
-def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> Image.Image:
-    """Tile (N, C, H, W) images in [0, 1] into one picture, ``nrow`` per row (default: square)."""
+def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2,
+              pad_value: int = 128) -> Image.Image:
+    """Tile (N, C, H, W) images in [0, 1] into one picture, ``nrow`` per row (default: square).
+
+    The separator is mid-gray, so tiles stay apart on black digits and on white faces alike.
+    """
     arr = to_uint8(images)
     n, h, w, c = arr.shape
     nrow = nrow or math.ceil(math.sqrt(n))
     rows = math.ceil(n / nrow)
-    grid = np.zeros((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), dtype=np.uint8)
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), pad_value, dtype=np.uint8)
     for i in range(n):
         r, col = divmod(i, nrow)
         y, x = pad + r * (h + pad), pad + col * (w + pad)
@@ -38,8 +43,23 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> Im
     return Image.fromarray(grid[..., 0] if c == 1 else grid)
 
 
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+ANIMATION_FORMATS = (".gif", ".webp", ".mp4")
+
+
 def save_image(img: Image.Image, path: Path) -> None:
-    atomic_write(Path(path), lambda p: img.save(p, format="PNG"))
+    """Write a picture in the format its name says (PNG, JPEG or WebP), atomically.
+
+    Raises:
+        GanforgeError: another extension, or a file that cannot be written (named).
+    """
+    path = Path(path)
+    fmt = IMAGE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise GanforgeError(f"{path}: cannot write a {path.suffix or 'suffix-less'} image; name it "
+                            f"{', '.join(IMAGE_FORMATS)}")
+    extra = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    atomic_write(path, lambda p: img.save(p, format=fmt, **extra))
 
 
 def save_gif(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 200) -> None:
@@ -51,6 +71,34 @@ def save_gif(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 200)
         lambda p: frames[0].save(p, format="GIF", save_all=True, append_images=list(frames[1:]),
                                  duration=durations, loop=0),
     )
+
+
+def save_animation(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 80) -> None:
+    """An animation in the format its name says: GIF, animated WebP, or MP4 (needs imageio
+    with its ffmpeg plugin: ``pip install imageio[ffmpeg]``).
+
+    Raises:
+        GanforgeError: a still-image or unknown extension, or MP4 without imageio-ffmpeg.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".gif":
+        return save_gif(frames, path, ms_per_frame)
+    if suffix == ".webp":
+        rgb = [f.convert("RGB") for f in frames]
+        return atomic_write(path, lambda p: rgb[0].save(p, format="WEBP", save_all=True,
+                                                        append_images=rgb[1:], duration=ms_per_frame,
+                                                        loop=0, quality=90))
+    if suffix == ".mp4":
+        try:
+            import imageio.v3 as iio
+            import imageio_ffmpeg  # noqa: F401
+        except ImportError:
+            raise GanforgeError(f"{path}: MP4 needs imageio with ffmpeg (pip install 'imageio[ffmpeg]'); "
+                                "or name it .gif or .webp") from None
+        arr = np.stack([np.asarray(f.convert("RGB")) for f in frames])
+        return atomic_write(path, lambda p: iio.imwrite(p, arr, extension=".mp4", fps=1000 / ms_per_frame))
+    raise GanforgeError(f"{path}: an interpolation is an animation; name it {', '.join(ANIMATION_FORMATS)}")
 
 
 def plot_losses(records: Sequence[dict], path: Path) -> None:

@@ -9,6 +9,9 @@ from PIL import Image
 def _isolated_data_dir(tmp_path_factory, monkeypatch):
     """No test may touch the user's cache or the internet: downloads go to a temp folder."""
     monkeypatch.setenv("GANFORGE_DATA", str(tmp_path_factory.mktemp("data")))
+    # One fixed thread count: bit-exact comparisons between runs must not depend on what else
+    # the machine happened to run when each started (the auto choice is tested on its own).
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
 
 
 def _blob(rng: np.random.Generator, size: int, channels: int) -> np.ndarray:

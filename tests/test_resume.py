@@ -176,3 +176,25 @@ def test_ctrl_c_keeps_the_losses_since_the_last_log_line(image_folder, tmp_path,
     recs = ganforge.Run(tmp_path / "r").metrics
     assert [r["step"] for r in recs] == [2] and "g_loss" in recs[0]
     assert read_training_state(tmp_path / "r" / "state.safetensors")["step"] == 2
+
+
+def test_threads_respect_the_user_then_the_machine(monkeypatch):
+    from ganforge import env
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(env, "usable_cores", lambda: 2)
+    monkeypatch.setattr(env, "other_cpu_use", lambda window=0.3: 0.1)
+    assert env.choose_threads(None) == (2, "2 cores")
+    monkeypatch.setattr(env, "other_cpu_use", lambda window=0.3: 1.9)  # another job is running
+    assert env.choose_threads(None)[0] == 1
+    assert env.choose_threads(3) == (3, "--threads")
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert env.choose_threads(None) == (4, "OMP_NUM_THREADS")
+    assert env.choose_threads(1) == (1, "--threads")
+
+
+def test_the_thread_count_is_recorded_and_reused(run):
+    cfg = json.loads((run / "config.json").read_text())["run"]
+    assert cfg["threads"] == 2  # OMP_NUM_THREADS in the tests
+    p = cli("train", "--resume", run, "--epochs", "3")
+    assert "2 threads (--threads)" in p.stderr

@@ -18,7 +18,7 @@ from ..errors import GanforgeError
 from ..registry import Registry
 from . import builtin
 from .download import Resource, data_dir, fetch
-from .images import IMAGE_EXTENSIONS, load_image_files, to_array
+from .images import IMAGE_EXTENSIONS, _stderr, load_image_files, native_size, to_array
 
 
 @dataclass
@@ -89,15 +89,16 @@ def _cifar10(size: int, channels: int | None = None, **_: object) -> ImageSet:
 @DATASETS.register("celeba")
 def _celeba(
     size: int, channels: int | None = None, strict: bool = False, limit: int | None = None,
-    **_: object,
+    quiet: bool = False, **_: object,
 ) -> ImageSet:
     """CelebA aligned faces: 178x178 center crop, resized (downloaded once, 1.4 GB)."""
-    return _folder(builtin.celeba_archive(), size, channels or 3, "crop", strict, limit, "celeba")
+    return _folder(builtin.celeba_archive(), size, channels or 3, "crop", strict, limit, quiet, "celeba")
 
 
 def _folder(path: Path, size: int, channels: int | None, fit: str, strict: bool,
-            limit: int | None, name: str | None = None) -> ImageSet:
-    arr, _ = load_image_files(path, size, channels, fit=fit, strict=strict, limit=limit)
+            limit: int | None, quiet: bool = False, name: str | None = None) -> ImageSet:
+    warn = (lambda msg: None) if quiet else _stderr
+    arr, _ = load_image_files(path, size, channels, fit=fit, strict=strict, limit=limit, warn=warn)
     return ImageSet(name or str(path), torch.from_numpy(arr))
 
 
@@ -108,15 +109,18 @@ def load_data(
     fit: str = "crop",
     strict: bool = False,
     limit: int | None = None,
+    quiet: bool = False,
 ) -> ImageSet:
     """A registered data set name, an image folder, or a zip archive of images.
+
+    ``quiet`` drops the warning line per skipped bad file (``--quiet``).
 
     Raises:
         GanforgeError: unknown name / missing path / no usable images / offline download.
     """
     s = str(spec)
     if s in DATASETS:
-        ds = DATASETS.get(s)(size=size, channels=channels, strict=strict, limit=limit)
+        ds = DATASETS.get(s)(size=size, channels=channels, strict=strict, limit=limit, quiet=quiet)
         if limit and len(ds) > limit:
             ds = ImageSet(ds.name, ds.images[:limit], None if ds.labels is None else ds.labels[:limit])
         return ds
@@ -126,7 +130,7 @@ def load_data(
             f"--data {s!r}: not a known data set ({', '.join(DATASETS.names())}) "
             "nor an existing folder or zip file"
         )
-    return _folder(p, size, channels, fit, strict, limit)
+    return _folder(p, size, channels, fit, strict, limit, quiet)
 
 
 def describe() -> list[tuple[str, str]]:
@@ -140,5 +144,5 @@ def describe() -> list[tuple[str, str]]:
 
 __all__ = [
     "DATASETS", "IMAGE_EXTENSIONS", "ImageSet", "Resource", "data_dir", "describe", "fetch",
-    "load_data", "load_image_files", "to_array",
+    "load_data", "load_image_files", "native_size", "to_array",
 ]

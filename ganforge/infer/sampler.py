@@ -12,11 +12,13 @@ from PIL import Image
 from torch import nn
 
 from ..errors import GanforgeError
-from ..visual import make_grid, save_gif, save_image, to_pil
+from ..visual import make_grid, save_animation, save_image, to_pil
 
 
 def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
     """Seeded normal latents made on the CPU, so a seed gives the same images on any device."""
+    if not 0 <= seed < 2**63:
+        raise GanforgeError(f"seed must be in [0, 2^63), got {seed}")
     g = torch.Generator().manual_seed(seed)
     return torch.randn(n, z_dim, generator=g)
 
@@ -56,6 +58,11 @@ class Sampler:
             raise GanforgeError(f"{run_dir}: holds a {type(s).__name__}, not a Sampler")
         return s
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the images, from one forward pass."""
+        return tuple(render(self.net, torch.zeros(1, self.z_dim)).shape[1:])  # type: ignore[return-value]
+
     def from_latents(self, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Images in [0, 1], (N, C, H, W), on the CPU."""
         return render(self.net, z, batch_size)
@@ -77,19 +84,43 @@ class Sampler:
         save_image(self.grid(n, seed), Path(path))
         return Path(path)
 
-    def save_images(self, folder: str | Path, n: int, seed: int = 0) -> list[Path]:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for i, img in enumerate(self.generate(n, seed, pil=True)):
-            p = folder / f"{seed:04d}_{i:05d}.png"
-            save_image(img, p)
-            paths.append(p)
-        return paths
+    def save_images(self, folder: str | Path, n: int, seed: int = 0, progress: bool = False) -> int:
+        """``n`` images (those of ``generate(n, seed)``) as one PNG each, rendered and written in
+        batches, so memory stays flat for any ``n``. Returns how many were written."""
+        z = latents(n, self.z_dim, seed)
+        return self._write_each(Path(folder), z, [f"{seed:04d}_{i:05d}.png" for i in range(n)], progress)
+
+    def save_seeds(self, folder: str | Path, seeds: list[int], progress: bool = False) -> int:
+        """One PNG per seed, ``seedSSSS.png``, each the image ``generate(1, seed=S)`` gives."""
+        z = torch.cat([latents(1, self.z_dim, s) for s in seeds])
+        return self._write_each(Path(folder), z, [f"seed{s:04d}.png" for s in seeds], progress)
+
+    def _write_each(self, folder: Path, z: torch.Tensor, names: list[str], progress: bool,
+                    batch_size: int = 256) -> int:
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(names), unit="img", desc="generate", dynamic_ncols=True)
+        done = 0
+        try:
+            for start in range(0, len(names), batch_size):
+                for img in to_pil(self.from_latents(z[start : start + batch_size], batch_size)):
+                    save_image(img, folder / names[done])
+                    done += 1
+                if bar is not None:
+                    bar.update(min(batch_size, len(names) - start))
+        except GanforgeError as e:
+            raise GanforgeError(f"wrote {done} of {len(names)} images to {folder}, then: {e}") from None
+        finally:
+            if bar is not None:
+                bar.close()
+        return done
 
     def interpolate(self, path: str | Path, n: int = 16, seed: int = 0, keyframes: int = 4,
                     steps: int = 12) -> Path:
-        """A GIF that walks the latent space: ``n`` images, each visiting ``keyframes`` latents.
+        """An animation (.gif, .webp, .mp4) that walks the latent space: ``n`` images, each visiting
+        ``keyframes`` latents.
 
         Spherical interpolation keeps in-between latents at a typical norm for a Gaussian.
         """
@@ -101,7 +132,7 @@ class Sampler:
         for a, b in zip(keys[:-1], keys[1:]):
             for t in torch.arange(steps) / steps:
                 frames.append(make_grid(self.from_latents(slerp(a, b, float(t)))))
-        save_gif(frames, Path(path), ms_per_frame=80)
+        save_animation(frames, Path(path), ms_per_frame=80)
         return Path(path)
 
 

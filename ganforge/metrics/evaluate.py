@@ -1,15 +1,16 @@
 """``ganforge.evaluate``: every metric with its real-vs-real floor and its protocol.
 
-Protocol: the real set is shuffled (seeded) and split into two disjoint halves A and B of ``n``
-images each (``n`` capped at half the real set). The generated set (``n`` images) is compared
-with A; B compared with A is the floor -- the score two samples of the *same* distribution get
-at this ``n``. A score is never read without its floor.
+Protocol: both sets are scored at the generator's own image size (folders: the fakes' native
+size). The real set is shuffled (seeded) and split into two disjoint halves A and B of ``n``
+images each (``n`` capped at half the real set, and said so). The ``n`` generated images (a
+seeded random subset, for a folder) are compared with A; B compared with A is the floor -- the
+score two samples of the *same* distribution get at this ``n`` -- repeated over several seeded
+splits, so the floor comes with its spread. A score is never read without its floor.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,98 +20,88 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import data_dir, load_data
+from ..data import data_dir, load_data, native_size
 from ..errors import GanforgeError
 from ..registry import Registry
+from ..serialization import check_writable, write_json
 from . import stats
-from .features import Extractor, get_extractor, to_channels
+from .features import Extractor, choose_extractor, to_channels
 
-
-def _real_halves(real: str | Path, size: int, channels: int | None, n: int, seed: int,
-                 limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor, str]:
-    ds = load_data(real, size=size, channels=channels, limit=limit)
-    if len(ds) < 4:
-        raise GanforgeError(f"--real {real}: {len(ds)} images; need at least 4 (two halves)")
-    perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))
-    n = min(n, len(ds) // 2)
-    a, b = ds.images[perm[:n]], ds.images[perm[n : 2 * n]]
-    return a, b, ds.name
-
-
-def _cached_features(ext: Extractor, images: torch.Tensor, tag: str, use_cache: bool) -> np.ndarray:
-    """Real-set features, cached under a hash of (pixels, extractor, n, size)."""
-    h = hashlib.sha256()
-    h.update(images.numpy().tobytes())
-    h.update(f"{ext.ident}|{tuple(images.shape)}|{tag}".encode())
-    path = data_dir() / "ref_stats" / f"{h.hexdigest()[:32]}.npz"
-    if use_cache and path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            return z["features"]
-    feats, _ = ext(images.float() / 255)
-    if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, features=feats)
-        tmp.replace(path)
-    return feats
+DEFAULT_METRICS = ("fid", "kid", "is", "pr")
 
 
 @dataclass
-class FeatureSets:
-    """What every metric reads: features of the fakes and of the two disjoint real halves."""
+class Sample:
+    """Features of one image set, and the extractor's class probabilities when it has them."""
 
-    fake: np.ndarray
-    real_a: np.ndarray  # the reference half
-    real_b: np.ndarray  # the floor half: scored against A like the fakes are
-    fake_probs: np.ndarray | None
-    real_b_probs: Callable[[], np.ndarray | None]  # computed only by metrics that need it
-    seed: int
+    feats: np.ndarray
+    probs: np.ndarray | None = None
 
-
-# name -> function of the feature sets giving {"entry": {"value", "real_vs_real", ...}}.
-# Register your own with METRICS.register("name")(fn).
-METRICS: Registry[Callable[[FeatureSets], dict[str, dict[str, Any]]]] = Registry("metric")
+    def __getitem__(self, idx: np.ndarray) -> Sample:
+        return Sample(self.feats[idx], None if self.probs is None else self.probs[idx])
 
 
-@METRICS.register("fid")
-def _fid(f: FeatureSets) -> dict[str, dict[str, Any]]:
-    return {"fid": {"value": stats.fid_from_features(f.fake, f.real_a),
-                    "real_vs_real": stats.fid_from_features(f.real_b, f.real_a)}}
+@dataclass(frozen=True)
+class Metric:
+    """``score(scored, reference, seed)`` -> {entry: number, or a dict of details}."""
+
+    score: Callable[[Sample, Sample, int], dict[str, Any]]
+    needs_probs: bool = False
 
 
-@METRICS.register("kid")
-def _kid(f: FeatureSets) -> dict[str, dict[str, Any]]:
-    (kv, ks), (rv, rs) = stats.kid(f.fake, f.real_a, seed=f.seed), stats.kid(f.real_b, f.real_a, seed=f.seed)
-    return {"kid": {"value": kv, "std": ks, "real_vs_real": rv, "real_vs_real_std": rs}}
-
-
-@METRICS.register("is")
-def _is(f: FeatureSets) -> dict[str, dict[str, Any]]:
-    real_probs = f.real_b_probs()
-    iv, istd = stats.inception_score(f.fake_probs)
-    rv, rstd = stats.inception_score(real_probs)
-    return {"is": {"value": iv, "std": istd, "real": rv, "real_std": rstd},
-            "coverage": {**stats.class_coverage(f.fake_probs), "real": stats.class_coverage(real_probs)}}
+# Register your own with METRICS.register("name")(Metric(score)).
+METRICS: Registry[Metric] = Registry("metric")
+METRICS.register("fid")(Metric(lambda x, ref, seed: {"fid": stats.fid_from_features(x.feats, ref.feats)}))
+METRICS.register("kid")(Metric(lambda x, ref, seed: {"kid": stats.kid(x.feats, ref.feats, seed=seed)[0]}))
+METRICS.register("c2st")(Metric(lambda x, ref, seed: {"c2st": stats.c2st(x.feats, ref.feats, seed=seed)}))
+METRICS.register("mmd")(Metric(lambda x, ref, seed: {"mmd": stats.mmd_rbf(x.feats, ref.feats, seed=seed)[0]}))
 
 
 @METRICS.register("pr")
-def _pr(f: FeatureSets) -> dict[str, dict[str, Any]]:
-    p, r = stats.precision_recall(f.real_a, f.fake)
-    p0, r0 = stats.precision_recall(f.real_a, f.real_b)
-    return {"precision": {"value": p, "real_vs_real": p0}, "recall": {"value": r, "real_vs_real": r0}}
+@lambda score: Metric(score)
+def _pr(x: Sample, ref: Sample, seed: int) -> dict[str, Any]:
+    p, r = stats.precision_recall(ref.feats, x.feats)
+    return {"precision": p, "recall": r}
 
 
-@METRICS.register("c2st")
-def _c2st(f: FeatureSets) -> dict[str, dict[str, Any]]:
-    return {"c2st": {"value": stats.c2st(f.fake, f.real_a, seed=f.seed),
-                     "real_vs_real": stats.c2st(f.real_b, f.real_a, seed=f.seed), "ideal": 0.5}}
+@METRICS.register("is")
+@lambda score: Metric(score, needs_probs=True)
+def _is(x: Sample, ref: Sample, seed: int) -> dict[str, Any]:
+    """Reference-free: the floor of IS is the score of real images (the B halves)."""
+    return {"is": stats.inception_score(x.probs, seed=seed)[0], "coverage": stats.class_coverage(x.probs)}
 
 
-@METRICS.register("mmd")
-def _mmd(f: FeatureSets) -> dict[str, dict[str, Any]]:
-    v, bw = stats.mmd_rbf(f.fake, f.real_a, seed=f.seed)
-    v0, _ = stats.mmd_rbf(f.real_b, f.real_a, bandwidth=bw, seed=f.seed)
-    return {"mmd": {"value": v, "real_vs_real": v0, "bandwidth": bw, "kernel": "rbf"}}
+def _cached_features(ext: Extractor, images: torch.Tensor, use_cache: bool,
+                     say: Callable[[str], None]) -> Sample:
+    """Real-set features, cached under a hash of (pixels, extractor); an extractor with no
+    weights fingerprint (``ident`` None) is never cached."""
+    h = hashlib.sha256()
+    h.update(images.numpy().tobytes())
+    h.update(f"{ext.ident}|{tuple(images.shape)}".encode())
+    path = data_dir() / "ref_stats" / f"{h.hexdigest()[:32]}.npz"
+    if use_cache and ext.ident and path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return Sample(z["features"], z["probs"] if "probs" in z else None)
+    feats, probs = ext(images.float() / 255)
+    if use_cache and ext.ident:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, features=feats, **({} if probs is None else {"probs": probs}))
+            tmp.replace(path)
+        except OSError as e:  # a read-only cache costs time, not the evaluation
+            say(f"warning: cannot cache reference features in {path.parent} ({e.strerror})")
+    return Sample(feats, probs)
+
+
+def _metric_names(metrics: Any) -> list[str]:
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    names = list(metrics)
+    bad = [m for m in names if m not in METRICS]
+    if bad or not names:
+        raise GanforgeError(f"--metrics {','.join(bad) or '(none)'}: choose from {','.join(METRICS.names())}")
+    return names
 
 
 def evaluate(
@@ -118,7 +109,7 @@ def evaluate(
     *,
     fake: str | Path | torch.Tensor | None = None,
     real: str | Path | None = None,
-    metrics: tuple[str, ...] | list[str] | str = ("fid", "kid", "is", "pr"),
+    metrics: tuple[str, ...] | list[str] | str | None = None,
     features: str | nn.Module = "auto",
     n: int = 5000,
     seed: int = 0,
@@ -127,31 +118,40 @@ def evaluate(
     cache: bool = True,
     device: str = "auto",
     json_out: str | Path | None = None,
+    floor_splits: int = 5,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Compare generated images with real ones.
 
     Args:
-        run: a run folder; its generator makes ``n`` images (seed ``seed``).
+        run: a run folder (or its ``best/``); its generator makes ``n`` images (seed ``seed``).
         fake: instead of ``run``: an image folder / zip, or a tensor (N, C, H, W) in [0, 1].
         real: data set name, folder or zip (default: the run's training data).
         metrics: any of fid, kid, is, pr, c2st, mmd (a list or a comma-separated string).
+            Default: fid, kid, pr, and is where the extractor has class probabilities.
         features: auto, digits, inception, pixels, or any ``nn.Module``.
         n: images per set (capped at half the real set: the other half is the floor).
-        size: image side both sets are loaded at (default: the run's, or 28/64).
+        size: image side of both sets. A run is scored at its generator's size (a different
+            ``size`` is refused); folders default to the fakes' native size.
+        floor_splits: seeded real/real splits the floor is averaged over (its spread is reported).
+        say: called with a progress line per stage (the CLI prints them).
     Returns:
-        {"metrics": {name: {"value", "real_vs_real", ...}}, "protocol": {...}}
+        {"metrics": {name: {"value", "real_vs_real", "real_vs_real_std", ...}}, "protocol": {...}}
     Raises:
-        GanforgeError: bad arguments, missing data, or an extractor that cannot load.
+        GanforgeError: bad arguments (checked before any expensive step), missing data, or an
+            extractor that cannot load.
     """
-    if isinstance(metrics, str):
-        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
-    bad = [m for m in metrics if m not in METRICS]
-    if bad or not metrics:
-        raise GanforgeError(f"--metrics {','.join(bad) or '(none)'}: choose from {','.join(METRICS.names())}")
+    say = say or (lambda msg: None)
+    explicit = metrics is not None
+    names = _metric_names(DEFAULT_METRICS if metrics is None else metrics)
     if (run is None) == (fake is None):
         raise GanforgeError("give either a run folder or --fake (images to score), not both/neither")
     if n < 2:
         raise GanforgeError(f"--n must be >= 2, got {n}")
+    if floor_splits < 1:
+        raise GanforgeError(f"floor_splits must be >= 1, got {floor_splits}")
+    if json_out:
+        check_writable(Path(json_out), "--json")  # before any expensive step
 
     sampler = None
     if run is not None:
@@ -160,63 +160,108 @@ def evaluate(
 
         rd = RunDir.of(run)
         if rd.config_file.is_file():  # a bare model folder has no training data to default to
-            saved = rd.config().run
-            real, size = real or saved.data, size or saved.size
+            real = real or rd.config().run.data
         sampler = load(run, device)
+        native = sampler.image_shape[-1]
+    elif isinstance(fake, torch.Tensor):
+        native = int(fake.shape[-1])
+    else:
+        native = size or native_size(fake)
+    if size is not None and size != native:
+        raise GanforgeError(f"--size {size}: the generated images are {native}px; both sets are "
+                            f"scored at that size (omit --size)")
+    size = native
     if real is None:
         raise GanforgeError("--real is needed: a data set name, image folder or zip")
+    # The extractor and what it can compute are settled before any image is loaded or made.
+    ext, why = choose_extractor(features, str(real), feature_weights)
+    say(f"features: {ext.name} ({why})")
+    if any(METRICS.get(m).needs_probs for m in names) and not ext.has_probs:
+        needy = [m for m in names if METRICS.get(m).needs_probs]
+        if explicit:
+            raise GanforgeError(f"--metrics {','.join(needy)} needs class probabilities; the {ext.name} "
+                                "extractor has none (use --features digits or inception, or drop it)")
+        names = [m for m in names if m not in needy]
+        say(f"skipping {','.join(needy)}: the {ext.name} extractor has no class probabilities")
 
-    fake_images: torch.Tensor | None = None
-    if isinstance(fake, torch.Tensor):
-        fake_images = fake.float().clamp(0, 1)
-        size = size or fake_images.shape[-1]
-    elif fake is not None:
-        size = size or 64
-        fake_images = load_data(fake, size=size).images.float() / 255
-    assert size is not None
+    real_set = load_data(real, size=size)
+    total = len(real_set)
+    if total < 4:
+        raise GanforgeError(f"--real {real}: {total} images; need at least 4 (two halves)")
+    n_eff = min(n, total // 2)
+    if n_eff < n:
+        say(f"--n {n} capped at {n_eff}: half of the {total} real images (the other half is the floor)")
+    channels = real_set.channels
 
-    # Both sets go through the same path: loaded at `size`, then the extractor's own resize.
-    a, b, real_name = _real_halves(real, size, None, n, seed)
-    n_eff = len(a)
-    channels = a.shape[1]
-    ext = get_extractor(features, channels, feature_weights)
     if sampler is not None:
+        say(f"generating {n_eff} images")
         fake_images = sampler.generate(n_eff, seed=seed)
-    assert fake_images is not None
-    if len(fake_images) < n_eff:
-        raise GanforgeError(f"--fake has {len(fake_images)} images; need {n_eff} (or lower --n)")
-    fake_images = fake_images[:n_eff]
+    else:
+        pool = fake if isinstance(fake, torch.Tensor) else load_data(fake, size=size).images.float() / 255
+        if len(pool) < n_eff:
+            raise GanforgeError(f"--fake has {len(pool)} images; need {n_eff} (or lower --n)")
+        pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:n_eff]
+        fake_images = pool.float().clamp(0, 1)[pick]  # a seeded random subset, not file order
     fake_images = to_channels(fake_images, channels)
 
-    fa = _cached_features(ext, a, f"A{seed}", cache)
-    fb = _cached_features(ext, b, f"B{seed}", cache)
-    ff, fake_probs = ext(fake_images)
+    splits = [np.random.default_rng(seed + k).permutation(total) for k in range(floor_splits)]
+    used = np.unique(np.concatenate([p[: 2 * n_eff] for p in splits]))  # only what is scored
+    say(f"extracting features: {len(used)} real and {n_eff} generated images")
+    reals = _cached_features(ext, real_set.images[torch.from_numpy(used)], cache, say)
+    at = np.full(total, -1)
+    at[used] = np.arange(len(used))  # real-set index -> row of `reals`
+    fakes = Sample(*ext(fake_images))
+    # IS of real digits: only digits the digits extractor never saw in training (README).
+    is_pool = _heldout_digits(real, total) if ext.name == "digits" else None
 
-    if "is" in metrics and not ext.has_probs:
-        raise GanforgeError(f"--metrics is needs class probabilities; the {ext.name} extractor "
-                            "has none (use --features digits, or drop is)")
-    sets = FeatureSets(ff, fa, fb, fake_probs, lambda: ext(b.float() / 255)[1], seed)
     out: dict[str, Any] = {}
-    for m in metrics:
-        out.update(METRICS.get(m)(sets))
+    for name in names:
+        say(f"computing {name}")
+        a0 = reals[at[splits[0][:n_eff]]]
+        value = METRICS.get(name).score(fakes, a0, seed)
+        floors = []
+        for perm in splits:
+            a, b = perm[:n_eff], perm[n_eff : 2 * n_eff]
+            if METRICS.get(name).needs_probs and is_pool is not None:
+                b = np.concatenate([b[np.isin(b, is_pool)], a[np.isin(a, is_pool)]])
+            floors.append(METRICS.get(name).score(reals[at[b]], reals[at[a]], seed))
+        for entry, v in value.items():
+            if isinstance(v, dict):
+                out[entry] = {**v, "real": floors[0][entry]}
+                continue
+            fl = [f[entry] for f in floors]
+            out[entry] = {"value": v, "real_vs_real": float(np.mean(fl)),
+                          "real_vs_real_std": float(np.std(fl)), "real_vs_real_splits": fl}
 
     result = {
         "metrics": out,
         "protocol": {
-            "features": ext.name, "extractor_id": ext.ident, "n": n_eff, "seed": seed,
-            "image_size": size, "extractor_input": ext.size or size,
-            "resize": f"both sets: PIL Lanczos to {size}px (generator output as is), then bilinear "
-                      f"antialiased to the extractor's {ext.size or size}px",
-            "real": real_name, "fake": str(run if run is not None else
-                                          (fake if not isinstance(fake, torch.Tensor) else "tensor")),
-            "floor": "real half B vs real half A (disjoint, same n)",
+            "features": ext.name, "features_why": why, "extractor_id": ext.ident, "n": n_eff,
+            "seed": seed, "image_size": size, "extractor_input": ext.size or size,
+            "resize": f"both sets at {size}px (real images: PIL Lanczos; generator output as is), "
+                      f"then bilinear antialiased to the extractor's {ext.size or size}px",
+            "real": real_set.name, "real_images": total,
+            "fake": "tensor" if isinstance(fake, torch.Tensor) else str(run if run is not None else fake),
+            "floor": f"real half B vs real half A (disjoint, same n), mean and std over {floor_splits} "
+                     "seeded splits",
+            "floor_splits": floor_splits,
             "name": f"{ext.name}-fid{_short(n_eff)}",
         },
     }
+    if is_pool is not None and "is" in out:
+        result["protocol"]["is_real"] = "held-out digits only (never seen by the digits extractor)"
     if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(result, indent=2) + "\n")
+        write_json(Path(json_out), result)
     return result
+
+
+def _heldout_digits(real: Any, total: int) -> np.ndarray | None:
+    """Indices of mnist-mini digits the digits extractor was not trained on (None: not mnist-mini)."""
+    if str(real) != "mnist-mini":
+        return None
+    from .digits_split import heldout_split
+
+    return heldout_split(total)[1]
 
 
 def _short(n: int) -> str:
@@ -230,9 +275,11 @@ def format_table(result: dict[str, Any]) -> str:
     for key, label in (("fid", "FID"), ("kid", "KID"), ("precision", "precision"),
                        ("recall", "recall"), ("c2st", "C2ST accuracy"), ("mmd", "MMD^2 (rbf)")):
         if key in m:
-            rows.append((label, f"{m[key]['value']:.4g}", f"{m[key]['real_vs_real']:.4g}"))
+            rows.append((label, f"{m[key]['value']:.4g}",
+                         f"{m[key]['real_vs_real']:.4g} ± {m[key]['real_vs_real_std']:.2g}"))
     if "is" in m:
-        rows.append(("IS", f"{m['is']['value']:.3f}", f"{m['is']['real']:.3f} (real)"))
+        rows.append(("IS", f"{m['is']['value']:.3f}",
+                     f"{m['is']['real_vs_real']:.3f} ± {m['is']['real_vs_real_std']:.2g} (real)"))
         c = m["coverage"]
         rows.append(("classes covered", f"{c['classes_covered']}/{c['num_classes']}",
                      f"{c['real']['classes_covered']}/{c['num_classes']}"))
@@ -241,16 +288,17 @@ def format_table(result: dict[str, Any]) -> str:
     p = result["protocol"]
     lines = [f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
     lines.insert(1, "-" * (sum(w) + 4))
-    lines.append(f"({p['features']} features, n={p['n']} per set, {p['image_size']}px, real={p['real']})")
+    lines.append(f"({p['features']} features, n={p['n']} per set, {p['image_size']}px, real={p['real']}; "
+                 f"floor: mean ± std over {p['floor_splits']} real/real splits)")
     return "\n".join(lines)
 
 
 class QuickEval:
-    """The cheap metric for ``--eval-every``: digits-FID for grayscale data, else KID on
-    pixels (or Inception when its weights are configured), on ``n`` real vs ``n`` generated."""
+    """The cheap metric for ``--eval-every``: FID on digits (or Inception) features, else KID on
+    pixels, on ``n`` real vs ``n`` generated images."""
 
-    def __init__(self, images: torch.Tensor, n: int = 2000, seed: int = 0) -> None:
-        self.ext = get_extractor("auto", images.shape[1])
+    def __init__(self, images: torch.Tensor, n: int = 2000, seed: int = 0, data: str = "") -> None:
+        self.ext, _ = choose_extractor("auto", data)
         self.kind = "fid" if self.ext.name in ("digits", "inception") else "kid"
         perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
         self.n = min(n, len(images))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ class Extractor:
     size: int | None  # input side it wants; None: images as they come
     channels: int | None  # 1 or 3 it wants; None: as they come
     net: nn.Module
-    ident: str  # name + weights fingerprint: part of the reference-statistics cache key
+    ident: str | None  # name + weights fingerprint: the reference-feature cache key (None: no cache)
     has_probs: bool = False
     # How this extractor's network turns prepared images into (features, class probabilities
     # or None). Default: ``net(x)`` flattened, no probabilities.
@@ -119,24 +120,34 @@ def inception_extractor(weights: str | Path | None = None) -> Extractor:
             "'ganforge[inception]'; offline, use --features digits or pixels"
         ) from None
     try:
-        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
                                           feature_extractor_weights_path=str(path))
     except Exception as e:  # a wrong or corrupt file: say which
         raise GanforgeError(f"--feature-weights {path}: cannot load as FID Inception-v3 weights "
                             f"({str(e).splitlines()[0][:200]})") from None
-    def embed(x: torch.Tensor) -> tuple[torch.Tensor, None]:
-        f = net((x * 255).round().to(torch.uint8))  # the FID Inception takes uint8 pixels
-        return (f[0] if isinstance(f, (tuple, list)) else f), None
+    def embed(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, logits = net((x * 255).round().to(torch.uint8))  # it takes uint8 pixels
+        return feats, torch.softmax(logits.double(), 1)  # IS from the same network, as usual
 
     return Extractor("inception", 299, 3, net.eval(), f"inception-{_fingerprint(path)}",
-                     embed=embed)
+                     has_probs=True, embed=embed)
 
 
 def custom_extractor(module: nn.Module, name: str = "custom") -> Extractor:
-    """Any ``nn.Module`` mapping (N, C, H, W) in [0, 1] to (N, ...) features."""
-    n_params = sum(p.numel() for p in module.parameters())
-    ident = f"{name}-{type(module).__name__}-{n_params}"
-    return Extractor(name, None, None, module.eval(), ident)
+    """Any ``nn.Module`` mapping (N, C, H, W) in [0, 1] to (N, ...) features.
+
+    Its cache key is a hash of its weights and buffers, so two modules of one class with other
+    weights never share cached features; a module with no weights at all cannot be told apart
+    from another of its name (its code may differ), so its features are never cached.
+    """
+    sd = module.state_dict()
+    if not sd:
+        return Extractor(name, None, None, module.eval(), None)
+    h = hashlib.sha256(f"{type(module).__module__}.{type(module).__qualname__}".encode())
+    for k, v in sd.items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return Extractor(name, None, None, module.eval(), f"{name}-{h.hexdigest()[:16]}")
 
 
 EXTRACTORS: Registry = Registry("feature extractor")
@@ -148,17 +159,31 @@ EXTRACTORS.register("inception")(lambda weights=None: inception_extractor(weight
 def get_extractor(features: str | nn.Module, channels: int, weights: str | Path | None = None) -> Extractor:
     """A registered extractor by name, or any ``nn.Module``.
 
-    ``auto`` is `digits` for grayscale images, else `inception` when its weights are configured,
-    else `pixels`. Add your own with ``EXTRACTORS.register("name")(factory)``, where
+    Add your own with ``EXTRACTORS.register("name")(factory)``, where
     ``factory(weights=None)`` returns an :class:`Extractor`.
     """
+    return choose_extractor(features, "", weights)[0]
+
+
+# Data sets of handwritten digits: the only data the `digits` extractor says anything about.
+DIGIT_SETS = ("mnist-mini", "mnist")
+
+
+def choose_extractor(features: str | nn.Module, data: str = "",
+                     weights: str | Path | None = None) -> tuple[Extractor, str]:
+    """The extractor for ``features`` and a few words on why it was chosen.
+
+    ``auto``: `digits` for a registered digit set only; otherwise `inception` when its weights
+    are configured; otherwise `pixels`. Any other grayscale data is not digits, and a digit
+    classifier would call every image one class.
+    """
     if isinstance(features, nn.Module):
-        return custom_extractor(features)
-    if features == "auto":
-        if channels == 1:
-            features = "digits"
-        elif weights or os.environ.get(INCEPTION_ENV):
-            features = "inception"
-        else:
-            features = "pixels"
-    return EXTRACTORS.get(features)(weights=weights)
+        return custom_extractor(features), "your module"
+    if features != "auto":
+        return EXTRACTORS.get(features)(weights=weights), "asked for"
+    if data in DIGIT_SETS:
+        return EXTRACTORS.get("digits")(weights=None), f"auto: {data} is a digit set"
+    if weights or os.environ.get(INCEPTION_ENV):
+        return EXTRACTORS.get("inception")(weights=weights), "auto: Inception weights configured"
+    return EXTRACTORS.get("pixels")(weights=None), ("auto: not a digit set and no Inception weights "
+                                                    f"(set {INCEPTION_ENV} for Inception features)")

@@ -12,7 +12,7 @@ import numpy as np
 
 def mean_cov(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     f = np.asarray(feats, dtype=np.float64)
-    return f.mean(0), np.cov(f, rowvar=False)
+    return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))  # 1-d features: a 1x1 matrix
 
 
 def _sqrt_psd(a: np.ndarray) -> np.ndarray:
@@ -87,9 +87,14 @@ def mmd_rbf(a: np.ndarray, b: np.ndarray, bandwidth: float | None = None,
     return _mmd2_unbiased(np.exp(-g * dxx), np.exp(-g * dyy), np.exp(-g * dxy)), bandwidth
 
 
-def inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
-    """exp(E_x KL(p(y|x) || p(y))), mean and std over ``splits`` chunks."""
+def inception_score(probs: np.ndarray, splits: int = 10, seed: int = 0) -> tuple[float, float]:
+    """exp(E_x KL(p(y|x) || p(y))), mean and std over ``splits`` chunks.
+
+    The samples are shuffled (seeded) before splitting: chunks of a set sorted by class would
+    each hold few classes and score far too low.
+    """
     p = np.asarray(probs, np.float64)
+    p = p[np.random.default_rng(seed).permutation(len(p))]
     scores = []
     for part in np.array_split(p, splits):
         py = part.mean(0, keepdims=True)

@@ -93,7 +93,8 @@ def _levels(size: int) -> tuple[int, int]:
         if s == base and n >= 2:
             return base, n
     raise GanforgeError(
-        f"DCGAN cannot make {size}px images; use a size of 4*2^k or 7*2^k (28, 32, 64, 128, 256)"
+        f"DCGAN cannot make {size}px images; use 4*2^k or 7*2^k with k >= 2 "
+        "(16, 28, 32, 56, 64, 112, 128, 256, ...)"
     )
 
 

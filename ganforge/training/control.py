@@ -110,10 +110,17 @@ class Checkpoints:
     def save(self, step: int) -> None:
         check_finite_state(self.recipe.state, step, self.good_step, self.rd.state_file)
         if self.env.main:
-            self.rd.save_model(self.recipe.export(), self.family)
-            # The state goes last: the resume point moves only once the model files are written.
-            self.rd.write_state({"step": step, "rng": rng_state(self.env.device),
-                                 "recipe": {k: v.state_dict() for k, v in self.recipe.state.items()}})
+            try:
+                self.rd.save_model(self.recipe.export(), self.family)
+                # The state goes last: the resume point moves only once the model files are written.
+                self.rd.write_state({"step": step, "rng": rng_state(self.env.device),
+                                     "recipe": {k: v.state_dict() for k, v in self.recipe.state.items()}})
+            except GanforgeError as e:
+                kept = "no state was saved"
+                if self.good_step:
+                    kept = (f"the last good state (step {self.good_step}) is intact; free space and "
+                            f"`ganforge train --resume {self.rd.path}`")
+                raise GanforgeError(f"checkpoint at step {step} failed: {e}; {kept}") from None
         self.good_step = step
 
 

@@ -56,8 +56,9 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
     run, dev, say = cfg.run, env.device, env.say(quiet)
     if run.data not in DATASETS and Path(run.data).expanduser().exists():
         run.data = str(Path(run.data).expanduser().resolve())  # resume and eval from any folder
-    data = load_data(run.data, run.size, run.channels, run.fit, run.strict)
+    data = load_data(run.data, run.size, run.channels, run.fit, run.strict, quiet=quiet)
     run.channels = data.channels  # recorded: what the networks were built for
+    run.threads = env.threads  # recorded: a resumed run computes with the same count
     if run.batch_size % env.world:
         raise GanforgeError(f"--batch-size {run.batch_size} must divide evenly over {env.world} processes")
     local_bs, per_epoch = run.batch_size // env.world, len(data) // run.batch_size
@@ -96,13 +97,14 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
     if run.eval_every and env.main:
         from ..metrics.evaluate import QuickEval
 
-        quick = QuickEval(data.images, run.eval_n, run.seed)
+        quick = QuickEval(data.images, run.eval_n, run.seed, run.data)
         best = (rd.best_score() if resume else None) or math.inf
-    say(f"training {cfg.run.preset or cfg.family} ({cfg.family}) on {data.name} "
-        f"({len(data)} images, {data.size}px, {data.channels}ch) for {total} steps ({per_epoch}/epoch) "
-        f"on {dev}, {env.threads} threads" + (f" x{env.world} processes" if env.enabled else "")
-        + f" -> {rd.path}")
-    if dev.type == "cpu" and (warning := contention_warning(env.threads)):
+    say(f"training {cfg.run.preset or cfg.family} ({cfg.family}) on {data.name} ({len(data)} images, "
+        f"{data.size}px, {data.channels}ch) for {total} steps ({per_epoch}/epoch) on {dev}"
+        + (f" x{env.world} processes" if env.enabled else "")
+        + f", {env.threads} threads ({env.threads_why}) -> {rd.path}")
+    if dev.type == "cpu" and env.threads_why in ("--threads", "OMP_NUM_THREADS") \
+            and (warning := contention_warning(env.threads)):
         say(warning)
 
     meter, bar = Meter(), progress_bar(total, step, quiet or not env.main)
