@@ -47,6 +47,19 @@ def run(procs: int, threads: int, steps: int) -> dict:
             "train_s_each": [r["seconds"] for r in res], "img_per_s_each": [r["img_per_s"] for r in res]}
 
 
+def _cpu() -> str:
+    """The CPU model and the vector extensions that decide CPU speed (README: compare ratios)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    lines = info.splitlines()
+    model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "?")
+    flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
+    ext = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
+    return f"{model} ({', '.join(ext) or 'no AVX2'})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=60)
@@ -59,7 +72,7 @@ def main() -> None:
     base = cases["alone-2"]["train_s_each"][0]
     result = {
         "benchmark": "threads", "preset": "mnist-fast", "steps_timed": a.steps - 5,
-        "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "cpu": _cpu(), "cores": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d"), "cases": cases,
         "slowdown_vs_alone_2_threads": {k: max(v["train_s_each"]) / base for k, v in cases.items()},
     }
