@@ -39,7 +39,7 @@ def main() -> None:
         torch.manual_seed(0)
         g_spec, _ = build_family("dcgan", 28, 1, z_dim=64, width=64)
         sampler = Sampler(g_spec.build(), 64, "cpu")
-    ext = get_extractor("digits", 1)
+    ext = get_extractor("digits")
     real = load_data("mnist-mini", 28).images.float() / 255
     t_setup = time.perf_counter() - t0
 

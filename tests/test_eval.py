@@ -29,7 +29,7 @@ def test_shipped_digits_extractor_accuracy_on_heldout():
 
 
 def test_c2st_real_halves_vs_noise():
-    ext = get_extractor("digits", 1)
+    ext = get_extractor("digits")
     ds = load_data("mnist-mini", 28)
     perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))
     a, _ = ext(ds.images[perm[:600]].float() / 255)
@@ -152,7 +152,7 @@ def test_extractor_registry_is_open_and_names_unknowns(image_folder):
     from ganforge.metrics.features import Extractor
 
     with pytest.raises(GanforgeError, match="known: digits, inception, pixels"):
-        get_extractor("vgg", 3)
+        get_extractor("vgg")
 
     class Corners(torch.nn.Module):
         def forward(self, x):

@@ -156,7 +156,7 @@ EXTRACTORS.register("pixels")(lambda weights=None: pixels_extractor())
 EXTRACTORS.register("inception")(lambda weights=None: inception_extractor(weights))
 
 
-def get_extractor(features: str | nn.Module, channels: int, weights: str | Path | None = None) -> Extractor:
+def get_extractor(features: str | nn.Module, weights: str | Path | None = None) -> Extractor:
     """A registered extractor by name, or any ``nn.Module``.
 
     Add your own with ``EXTRACTORS.register("name")(factory)``, where
