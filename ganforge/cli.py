@@ -228,7 +228,7 @@ def _parse_seeds(text: str) -> list[int]:
 def _cmd_generate(a: argparse.Namespace) -> int:
     from .api import load
     from .serialization import check_writable
-    from .visual import ANIMATION_FORMATS, IMAGE_FORMATS
+    from .visual import check_animation_name, image_format
 
     seeds = _parse_seeds(a.seeds) if a.seeds else None
     if seeds is not None and a.out_dir is None:
@@ -236,11 +236,10 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     base = a.run if a.run.is_dir() else a.run.parent
     out = a.out or (None if (a.out_dir or a.interpolate) else base / f"generated_seed{a.seed}.png")
     # Every output is checked before the model is loaded or an image made.
-    if out is not None and out.suffix.lower() not in IMAGE_FORMATS:
-        raise GanforgeError(f"--out {out}: name it {', '.join(IMAGE_FORMATS)} (a grid is one image)")
-    if a.interpolate and a.interpolate.suffix.lower() not in ANIMATION_FORMATS:
-        raise GanforgeError(f"--interpolate {a.interpolate}: a walk is an animation; name it "
-                            f"{', '.join(ANIMATION_FORMATS)}")
+    if out is not None:
+        image_format(out)
+    if a.interpolate:
+        check_animation_name(a.interpolate)
     for flag, path in (("--out", out), ("--out-dir", a.out_dir and a.out_dir / "x"),
                        ("--interpolate", a.interpolate)):
         if path is not None:

@@ -141,7 +141,8 @@ class RunDir:
         return out
 
     def write_metrics(self, records: list[dict[str, Any]]) -> None:
-        write_json_lines(self.metrics_file, records)
+        text = "".join(json.dumps(r) + "\n" for r in records)
+        atomic_write(self.metrics_file, lambda p: Path(p).write_text(text))
 
     def append_metric(self, rec: dict[str, Any]) -> None:
         with open(self.metrics_file, "a") as f:
@@ -172,6 +173,3 @@ class RunDir:
         self.save_model(export, family, self.best)
         write_json(self.best / "score.json", record)
 
-
-def write_json_lines(path: Path, records: list[dict[str, Any]]) -> None:
-    atomic_write(path, lambda p: Path(p).write_text("".join(json.dumps(r) + "\n" for r in records)))

@@ -47,6 +47,25 @@ IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"
 ANIMATION_FORMATS = (".gif", ".webp", ".mp4")
 
 
+def image_format(path: Path) -> str:
+    """Pillow's format for a still image's file name (checked before any work by callers).
+
+    Raises:
+        GanforgeError: a name whose extension is not a still-image format ganforge writes.
+    """
+    fmt = IMAGE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise GanforgeError(f"{path}: cannot write a {Path(path).suffix or 'suffix-less'} image; "
+                            f"name it {', '.join(IMAGE_FORMATS)}")
+    return fmt
+
+
+def check_animation_name(path: Path) -> None:
+    """Raise GanforgeError unless the file name is an animation format ganforge writes."""
+    if Path(path).suffix.lower() not in ANIMATION_FORMATS:
+        raise GanforgeError(f"{path}: a walk is an animation; name it {', '.join(ANIMATION_FORMATS)}")
+
+
 def save_image(img: Image.Image, path: Path) -> None:
     """Write a picture in the format its name says (PNG, JPEG or WebP), atomically.
 
@@ -54,10 +73,7 @@ def save_image(img: Image.Image, path: Path) -> None:
         GanforgeError: another extension, or a file that cannot be written (named).
     """
     path = Path(path)
-    fmt = IMAGE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise GanforgeError(f"{path}: cannot write a {path.suffix or 'suffix-less'} image; name it "
-                            f"{', '.join(IMAGE_FORMATS)}")
+    fmt = image_format(path)
     extra = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     atomic_write(path, lambda p: img.save(p, format=fmt, **extra))
 
@@ -81,6 +97,7 @@ def save_animation(frames: Sequence[Image.Image], path: Path, ms_per_frame: int 
         GanforgeError: a still-image or unknown extension, or MP4 without imageio-ffmpeg.
     """
     path = Path(path)
+    check_animation_name(path)
     suffix = path.suffix.lower()
     if suffix == ".gif":
         return save_gif(frames, path, ms_per_frame)
@@ -89,16 +106,15 @@ def save_animation(frames: Sequence[Image.Image], path: Path, ms_per_frame: int 
         return atomic_write(path, lambda p: rgb[0].save(p, format="WEBP", save_all=True,
                                                         append_images=rgb[1:], duration=ms_per_frame,
                                                         loop=0, quality=90))
-    if suffix == ".mp4":
-        try:
-            import imageio.v3 as iio
-            import imageio_ffmpeg  # noqa: F401
-        except ImportError:
-            raise GanforgeError(f"{path}: MP4 needs imageio with ffmpeg (pip install 'imageio[ffmpeg]'); "
-                                "or name it .gif or .webp") from None
-        arr = np.stack([np.asarray(f.convert("RGB")) for f in frames])
-        return atomic_write(path, lambda p: iio.imwrite(p, arr, extension=".mp4", fps=1000 / ms_per_frame))
-    raise GanforgeError(f"{path}: an interpolation is an animation; name it {', '.join(ANIMATION_FORMATS)}")
+    # .mp4, the one name left
+    try:
+        import imageio.v3 as iio
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        raise GanforgeError(f"{path}: MP4 needs imageio with ffmpeg (pip install 'imageio[ffmpeg]'); "
+                            "or name it .gif or .webp") from None
+    arr = np.stack([np.asarray(f.convert("RGB")) for f in frames])
+    return atomic_write(path, lambda p: iio.imwrite(p, arr, extension=".mp4", fps=1000 / ms_per_frame))
 
 
 def plot_losses(records: Sequence[dict], path: Path) -> None:

@@ -80,9 +80,12 @@ def check_finite_losses(values: dict[str, float], step: int, good_step: int, sta
 
 
 def check_finite_state(state: dict[str, Any], step: int, good_step: int, state_file: Any) -> None:
-    """Refuse to checkpoint non-finite weights or optimizer moments over a good state."""
-    for name, obj in state.items():
-        for t in _tensors(obj.state_dict()):
+    """Refuse to checkpoint non-finite weights or optimizer moments over a good state.
+
+    ``state``: name -> state_dict, as the state file will hold it.
+    """
+    for name, sd in state.items():
+        for t in _tensors(sd):
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 raise Diverged(_diverged(f"non-finite values in {name} at step {step}", good_step,
                                          state_file))
@@ -108,13 +111,13 @@ class Checkpoints:
         return step
 
     def save(self, step: int) -> None:
-        check_finite_state(self.recipe.state, step, self.good_step, self.rd.state_file)
+        state = {k: v.state_dict() for k, v in self.recipe.state.items()}
+        check_finite_state(state, step, self.good_step, self.rd.state_file)
         if self.env.main:
             try:
                 self.rd.save_model(self.recipe.export(), self.family)
                 # The state goes last: the resume point moves only once the model files are written.
-                self.rd.write_state({"step": step, "rng": rng_state(self.env.device),
-                                     "recipe": {k: v.state_dict() for k, v in self.recipe.state.items()}})
+                self.rd.write_state({"step": step, "rng": rng_state(self.env.device), "recipe": state})
             except GanforgeError as e:
                 kept = "no state was saved"
                 if self.good_step:
