@@ -74,6 +74,7 @@ examples:
   ganforge generate runs/demo --n 64 --seed 0 --out grid.png
   ganforge generate runs/demo --n 500 --out-dir fakes/       # one PNG per image
   ganforge generate runs/demo --interpolate walk.gif         # a latent-space walk
+  ganforge generate runs/mnist-cgan --class 7 --n 64 --out sevens.png   # conditional runs
 """
 
 
@@ -131,7 +132,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse unreadable image files instead of skipping them")
     t.add_argument("--eval-every", type=_nonneg, metavar="K", help="every K epochs compute "
                    "digits-FID (grayscale) or KID, log it, keep the best weights in RUN/best/")
+    t.add_argument("--no-guard", dest="guard", action="store_false", default=None,
+                   help="do not roll back on NaN, mode collapse or a discriminator that won")
     t.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    from .losses import LOSSES
+
+    k = t.add_argument_group("GAN toolkit (gan family; each is recorded in config.json)")
+    k.add_argument("--model", metavar="NAME", help=f"network pair: {', '.join(MODELS.names())}")
+    k.add_argument("--z-dim", type=_positive, metavar="N", help="latent size")
+    k.add_argument("--width", type=_positive, metavar="N", help="base channel count of the networks")
+    k.add_argument("--loss", metavar="NAME", help="adversarial loss: " + "; ".join(
+        f"{n} ({LOSSES.get(n).doc})" for n in LOSSES.names()))
+    k.add_argument("--optimizer", choices=("adam", "rmsprop"), help="adam (default) or rmsprop")
+    k.add_argument("--lr-g", type=float, metavar="LR", help="generator learning rate (TTUR)")
+    k.add_argument("--lr-d", type=float, metavar="LR", help="discriminator learning rate (TTUR)")
+    k.add_argument("--clip-value", type=float, metavar="C", help="clip each gradient element to "
+                   "[-C, C] (Keras clipvalue)")
+    k.add_argument("--n-critic", type=_positive, metavar="N", help="D steps per G step (WGAN-GP: 5)")
+    k.add_argument("--sn", action="store_true", default=None, help="spectral norm on D's layers")
+    k.add_argument("--gp", type=float, metavar="LAMBDA", help="WGAN-GP gradient penalty (10)")
+    k.add_argument("--r1", type=float, metavar="GAMMA", help="R1 penalty on real images")
+    k.add_argument("--r1-every", type=_positive, metavar="K", help="lazy R1: every K steps (16)")
+    k.add_argument("--d-norm", choices=("auto", "batch", "none"), help="BatchNorm in D or none "
+                   "(auto: none with --sn/--gp/--r1)")
+    k.add_argument("--label-smoothing", type=float, metavar="S", help="one-sided: real targets 1-S")
+    k.add_argument("--label-noise", type=float, metavar="A", help="add A*U(0,1) to D's targets")
+    k.add_argument("--conditional", action="store_true", default=None,
+                   help="class-conditional GAN on labelled data (one sub-folder per class)")
+    k.add_argument("--g-cond", choices=("embed", "cbn"), help="G's conditioning: label embedding "
+                   "or conditional BatchNorm")
+    k.add_argument("--d-cond", choices=("projection", "acgan", "concat"), help="D's conditioning: projection "
+                   "head or auxiliary classifier")
 
     g = sub.add_parser("generate", help="make images with a trained run", epilog=GENERATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -146,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "1,5,9-12 (files seedSSSS.png), as StyleGAN's generate does")
     g.add_argument("--interpolate", type=Path, metavar="FILE", help="write a latent walk (.gif, "
                    ".webp, or .mp4 with imageio[ffmpeg]) of at most 16 images")
+    g.add_argument("--class", dest="label", metavar="C", help="class-conditional runs: draw this "
+                   "class (its name or index); default: every class in turn")
     g.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
 
     dm = sub.add_parser("demo", help="train a small DCGAN on bundled MNIST digits (no download)",
@@ -194,7 +227,12 @@ def _cmd_train(a: argparse.Namespace) -> int:
                      batch_size=a.batch_size, size=a.size, channels=a.channels, fit=a.fit,
                      seed=a.seed, device=a.device, precision=a.precision, strict=a.strict,
                      eval_every=a.eval_every, ema=a.ema, diffaug=a.diffaug, lr=a.lr,
-                     threads=a.threads)
+                     threads=a.threads, guard=a.guard, model=a.model, z_dim=a.z_dim,
+                     width=a.width, loss=a.loss, optimizer=a.optimizer, lr_g=a.lr_g, lr_d=a.lr_d,
+                     clip_value=a.clip_value, n_critic=a.n_critic, sn=a.sn, gp=a.gp, r1=a.r1,
+                     r1_every=a.r1_every, d_norm=a.d_norm, label_smoothing=a.label_smoothing,
+                     label_noise=a.label_noise, conditional=a.conditional, g_cond=a.g_cond,
+                     d_cond=a.d_cond)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     resume = a.resume is not None
     if resume and a.resume and a.out is not None and Path(a.resume) != a.out:
@@ -246,20 +284,23 @@ def _cmd_generate(a: argparse.Namespace) -> int:
             check_writable(path, flag)
 
     s = load(a.run, device=a.device)
+    label = a.label
+    if label is not None:
+        s.label(label)  # an unknown class or an unconditional run: one line, before any image
     wrote = []
     show = sys.stderr.isatty()
     if a.out_dir and seeds is not None:
-        s.save_seeds(a.out_dir, seeds, progress=show)
+        s.save_seeds(a.out_dir, seeds, progress=show, label=label)
         wrote.append(f"{len(seeds)} images (one per seed) in {a.out_dir}")
     elif a.out_dir:
-        s.save_images(a.out_dir, a.n, a.seed, progress=show)
+        s.save_images(a.out_dir, a.n, a.seed, progress=show, label=label)
         wrote.append(f"{a.n} images in {a.out_dir}")
     if a.interpolate:
         if a.n > 16:
             print(f"--interpolate: a walk shows 16 of the --n {a.n} images", file=sys.stderr)
-        wrote.append(str(s.interpolate(a.interpolate, n=min(a.n, 16), seed=a.seed)))
+        wrote.append(str(s.interpolate(a.interpolate, n=min(a.n, 16), seed=a.seed, label=label)))
     if out is not None:
-        wrote.append(str(s.save_grid(out, a.n, a.seed)))
+        wrote.append(str(s.save_grid(out, a.n, a.seed, label=label)))
     print("\n".join(wrote))
     return 0
 

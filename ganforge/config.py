@@ -40,6 +40,9 @@ class RunConfig:
     grid_n: int = 64  # images in each epoch's fixed-seed preview grid
     log_every: int = 20  # steps between metrics.jsonl lines
     checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (crash safety)
+    # Roll back to the last good checkpoint on NaN, mode collapse or a discriminator that won
+    # outright, with the family's remedy (training/guard.py); False: --no-guard.
+    guard: bool = True
 
     def validate(self) -> RunConfig:
         def need(ok: bool, msg: str) -> None:
@@ -176,6 +179,45 @@ _preset("celeba64-dcgan", "gan", "the face GAN of the tutorials: CelebA 64 px, R
 _preset("mnist-fast", "gan", "the demo: recognisable digits in a few CPU minutes",
         model="dcgan", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=25,
         width=64, z_dim=64, lr_g=2e-4, lr_d=2e-4)
+# Class-conditional: mnist-fast's networks, the one-hot label beside z in G and as ten extra
+# input maps of D (the cDCGAN tutorials' conditioning), an EMA of G. On mnist-mini a projection
+# head with D's BatchNorm ignored the label, ACGAN and the maps both reached ~0.87 class agreement
+# at 25 epochs (README "Class-conditional GANs"); the preview draws one row per digit.
+_preset("mnist-cgan", "gan", "class-conditional DCGAN on the bundled digits: --class 7 draws sevens",
+        model="dcgan", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=60,
+        width=64, z_dim=64, lr_g=2e-4, lr_d=2e-4, conditional=True, g_cond="embed",
+        d_cond="concat", ema=0.999)
+# Hinge loss + spectral norm (SNGAN's objective and D constraint) on mnist-fast's networks, D
+# without BatchNorm, sampled from an EMA of G.
+_preset("mnist-hinge-sn", "gan", "hinge loss + spectral norm + EMA on the bundled digits",
+        model="dcgan", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=25,
+        width=64, z_dim=64, loss="hinge", sn=True, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+        ema=0.999)
+# WGAN-GP (Gulrajani et al. 2017): Wasserstein loss, gradient penalty 10, 5 critic steps per G
+# step, Adam(1e-4, betas 0.5/0.9) as in the paper, critic without BatchNorm.
+_preset("fashion-mnist-wgangp", "gan", "WGAN-GP on Fashion-MNIST (download, 30 MB)",
+        model="dcgan", data="fashion-mnist", size=28, channels=1, batch_size=64, epochs=20,
+        width=64, z_dim=128, loss="wasserstein", gp=10.0, n_critic=5, lr_g=1e-4, lr_d=1e-4,
+        betas=(0.5, 0.9))
+# SNGAN's CIFAR-10 ResNet (Miyato et al. 2018, table 4): hinge, spectral norm, 5 critic steps,
+# Adam(2e-4, betas 0/0.9), batch 64, G 256 / D 128 channels.
+_preset("cifar10-sngan", "gan", "SNGAN's ResNet on CIFAR-10 at 32 px (download, 162 MB)",
+        model="resnet32", data="cifar10", size=32, channels=3, batch_size=64, epochs=100,
+        width=128, z_dim=128, loss="hinge", sn=True, n_critic=5, lr_g=2e-4, lr_d=2e-4,
+        betas=(0.0, 0.9))
+# The seeds' Keras face GAN, exactly: its networks (models/facegan.py), RMSprop(1e-4) with
+# gradient values clipped to 1, batch 16, 0.05 * U(0,1) label noise, aligned CelebA centre-cropped
+# to 178x178 and resized to 128 px, a fixed 6x6 grid of latents each epoch.
+_preset("celeba128-facegan", "gan", "the Keras face GAN of the seed article, exactly (CelebA 128 px)",
+        model="facegan", data="celeba", size=128, channels=3, batch_size=16, epochs=10, z_dim=32,
+        optimizer="rmsprop", lr_g=1e-4, lr_d=1e-4, clip_value=1.0, label_noise=0.05, grid_n=36)
+# Anime faces, small data in colour: DCGAN's G, a spectrally normalised D without BatchNorm,
+# hinge loss, DiffAugment (colour + translation) and an EMA of G. No default data (the public
+# anime-face sets are not downloadable without an account): --data FOLDER|ZIP of 64 px faces.
+_preset("anime64", "gan", "anime faces at 64 px from your folder or zip (--data)",
+        model="dcgan", data="", size=64, channels=3, batch_size=64, epochs=30, width=64,
+        z_dim=128, loss="hinge", sn=True, ema=0.999, diffaug="color,translation", lr_g=2e-4,
+        lr_d=2e-4, betas=(0.5, 0.999))
 # VAEs on the same data and with the same decoder network as the DCGAN presets (their decoder
 # *is* DCGANGenerator), so README's "GAN vs VAE" compares objectives, not architectures.
 _preset("mnist-vae", "vae", "a VAE on the bundled digits (compare with mnist-fast)",
@@ -213,6 +255,9 @@ def resolve(preset: str | None = None, **overrides: Any) -> Config:
     base["preset"] = preset if preset in PRESETS else None
     base.update({k: v for k, v in overrides.items() if v is not None})
     run, model = split_settings(family, base)
+    if run.get("data") == "":
+        raise GanforgeError(f"preset {preset} has no default data: pass --data FOLDER|ZIP "
+                            f"({PRESETS.get(preset).doc})")
     return Config(build(RunConfig, {**run, "family": family}),
                   build(FAMILIES.get(family).config, model)).validate()
 
@@ -220,7 +265,7 @@ def resolve(preset: str | None = None, **overrides: Any) -> Config:
 # Run settings a resumed run may change: where and how fast it runs, and how long, never what
 # it learns. Everything else (networks, optimizer, batch, data size, seed) is fixed by the state.
 RESUMABLE = ("device", "data", "strict", "epochs", "max_steps", "threads", "eval_every", "eval_n",
-             "log_every", "checkpoint_minutes", "precision")
+             "log_every", "checkpoint_minutes", "precision", "guard")
 
 
 def resume_config(saved: Config, preset: str | None = None, **overrides: Any) -> Config:

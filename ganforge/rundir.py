@@ -127,7 +127,8 @@ class RunDir:
     # ---- metrics --------------------------------------------------------------------------
     def metrics(self) -> list[dict[str, Any]]:
         """Every record of metrics.jsonl; a line that is not JSON (the last one, half written
-        when a run was killed) is skipped, the same way for every reader."""
+        when a run was killed) is skipped, the same way for every reader, and the lines a guard
+        rollback voided are dropped."""
         if not self.metrics_file.is_file():
             return []
         out = []
@@ -137,6 +138,8 @@ class RunDir:
             except ValueError:
                 continue
             if isinstance(rec, dict):
+                if "rollback" in rec:  # the guard went back: what came after that step is void
+                    out = [r for r in out if r.get("step", 0) <= rec["rollback"]]
                 out.append(rec)
         return out
 

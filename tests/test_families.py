@@ -100,12 +100,17 @@ def _poisoned(family: str, at: int, only: str | None = None):
     return dataclasses.replace(fam, build=build)
 
 
+@pytest.mark.parametrize("guard", [False, True])
 @pytest.mark.parametrize("family", sorted(TINY))
-def test_non_finite_loss_stops_and_keeps_last_good_state(family, image_folder, tmp_path, monkeypatch):
+def test_non_finite_loss_stops_and_keeps_last_good_state(family, guard, image_folder, tmp_path,
+                                                         monkeypatch):
+    """Without the guard the run stops at once; with it, after 3 rollbacks that fail again."""
     run = tmp_path / "r"
     monkeypatch.setitem(FAMILIES._items, family, _poisoned(family, at=4))
-    with pytest.raises(GanforgeError, match=r"diverged: .*nan.* by step 5; the last good state \(step 3\)"):
-        train_run(tiny(family, image_folder, epochs=2), run, quiet=True)
+    after = ", again after 3 recoveries" if guard else ""
+    with pytest.raises(GanforgeError, match=rf"diverged: .*nan.* by step 5{after}; the last good state "
+                                            r"\(step 3\)"):
+        train_run(tiny(family, image_folder, epochs=2, guard=guard), run, quiet=True)
     state = read_training_state(run / "state.safetensors")
     assert state["step"] == 3
     for sd in state["recipe"].values():

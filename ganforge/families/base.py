@@ -32,6 +32,7 @@ class DataInfo:
     size: int
     channels: int
     images: int
+    classes: tuple[str, ...] = ()  # class names of labelled data, label i -> classes[i]
 
 
 @dataclass

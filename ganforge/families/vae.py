@@ -110,6 +110,12 @@ class VAERecipe:
             self.ema.update_parameters(self.dec)
         return {"total_loss": loss.detach(), "recon_loss": rec.detach(), "kl_loss": kl.detach()}
 
+    def recover(self, reason: str) -> str:
+        """After the guard's rollback (a NaN): halve the learning rate."""
+        for group in self.opt.param_groups:
+            group["lr"] *= 0.5
+        return f"learning rate halved (lr {self.opt.param_groups[0]['lr']:.3g})"
+
     def export(self) -> Export:
         dec = self.ema.module if self.ema is not None else self.dec
         return Export("sample", {"generator": (dec, self.dec_spec), "encoder": (self.enc, self.enc_spec)},

@@ -30,7 +30,8 @@ def load(path: str | Path, device: str = "auto") -> Sampler:
         net, spec = load_network(path)
         if "z_dim" not in spec.args:
             raise GanforgeError(f"{path}: not a generator (its architecture names no z_dim)")
-        return Sampler(net.eval(), int(spec.args["z_dim"]), dev)
+        k = int(spec.args.get("num_classes", 0))  # a bare file keeps no class names: 0..K-1
+        return Sampler(net.eval(), int(spec.args["z_dim"]), dev, [str(i) for i in range(k)] or None)
     meta = read_model(path)
     kind = meta["kind"]
     if kind not in KINDS:  # said before loading any weights
@@ -47,7 +48,7 @@ def build(kind: str, nets: dict[str, nn.Module], info: dict, device: torch.devic
     if kind == "sample":
         if "z_dim" not in info:
             raise GanforgeError(f"{where}: model.json names no z_dim; the folder is damaged")
-        return Sampler(nets["generator"], int(info["z_dim"]), device)
+        return Sampler(nets["generator"], int(info["z_dim"]), device, info.get("classes"))
     raise _unknown_kind(kind, where)
 
 

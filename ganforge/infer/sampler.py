@@ -24,15 +24,18 @@ def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def render(net: nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Run a generator in eval mode over latents in chunks: images in [0, 1] on the CPU.
-
-    The network's train/eval mode is restored afterwards, so training code can call this too.
-    """
+def render(net: nn.Module, z: torch.Tensor, batch_size: int = 256,
+           labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Run a generator in eval mode over latents (and class labels) in chunks: images in [0, 1]
+    on the CPU. The network's train/eval mode is restored afterwards, so training can call it."""
     dev = next(net.parameters()).device
     was_training = net.training
     net.eval()
-    out = [net(chunk.to(dev)).float().cpu() for chunk in z.split(batch_size)]
+    if labels is None:
+        out = [net(chunk.to(dev)).float().cpu() for chunk in z.split(batch_size)]
+    else:
+        out = [net(c.to(dev), y.to(dev)).float().cpu()
+               for c, y in zip(z.split(batch_size), labels.split(batch_size))]
     net.train(was_training)
     return (torch.cat(out) + 1) / 2
 
@@ -44,10 +47,50 @@ class Sampler:
     loop draws its previews through the same object users load.
     """
 
-    def __init__(self, generator: nn.Module, z_dim: int, device: torch.device | str | None = None) -> None:
+    def __init__(self, generator: nn.Module, z_dim: int, device: torch.device | str | None = None,
+                 classes: list[str] | None = None) -> None:
         self.device = torch.device(device) if device is not None else next(generator.parameters()).device
         self.net = generator.to(self.device)
         self.z_dim = int(z_dim)
+        self.classes = list(classes) if classes else None  # a class-conditional generator's classes
+
+    @property
+    def conditional(self) -> bool:
+        return self.classes is not None
+
+    def label(self, name: int | str) -> int:
+        """A class index from an index or a class name (``7``, ``"7"``, ``"cat"``).
+
+        Raises:
+            GanforgeError: an unconditional model, or a class the model does not know.
+        """
+        if self.classes is None:
+            raise GanforgeError("this model is not class-conditional; drop --class / label")
+        if isinstance(name, str) and name in self.classes:
+            return self.classes.index(name)
+        try:
+            i = int(name)
+        except (TypeError, ValueError):
+            i = -1
+        if not 0 <= i < len(self.classes) or (isinstance(name, float) and name != i):
+            raise GanforgeError(f"class {name!r} is not one this model knows: "
+                                f"{', '.join(self.classes)} (or 0-{len(self.classes) - 1})")
+        return i
+
+    def labels(self, n: int, label: int | str | list | None = None) -> torch.Tensor | None:
+        """``n`` class labels: all ``label``, one each from a list, or (None) the classes in turn,
+        so any ``generate(n)`` of a conditional model is balanced over its classes."""
+        if self.classes is None:
+            if label is not None:
+                self.label(label)  # raises: not conditional
+            return None
+        if label is None:
+            return torch.arange(n) % len(self.classes)
+        if isinstance(label, (list, tuple)):
+            if len(label) != n:
+                raise GanforgeError(f"{len(label)} labels given for {n} images")
+            return torch.tensor([self.label(x) for x in label])
+        return torch.full((n,), self.label(label), dtype=torch.long)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str = "auto") -> Sampler:
@@ -61,42 +104,66 @@ class Sampler:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of the images, from one forward pass."""
-        return tuple(render(self.net, torch.zeros(1, self.z_dim)).shape[1:])  # type: ignore[return-value]
+        y = None if self.classes is None else torch.zeros(1, dtype=torch.long)
+        return tuple(render(self.net, torch.zeros(1, self.z_dim), labels=y).shape[1:])  # type: ignore[return-value]
 
-    def from_latents(self, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    def from_latents(self, z: torch.Tensor, batch_size: int = 256,
+                     labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [0, 1], (N, C, H, W), on the CPU."""
-        return render(self.net, z, batch_size)
+        if labels is None and self.classes is not None:
+            labels = self.labels(len(z))
+        return render(self.net, z, batch_size, labels)
 
-    def generate(self, n: int, seed: int = 0, pil: bool = False) -> torch.Tensor | list[Image.Image]:
+    def generate(self, n: int, seed: int = 0, pil: bool = False,
+                 label: int | str | list | None = None) -> torch.Tensor | list[Image.Image]:
         """``n`` new images; the same seed gives the same images.
 
-        Returns a float tensor (N, C, H, W) in [0, 1], or a list of PIL images with ``pil=True``.
+        ``label`` (class-conditional models): a class index or name for all ``n`` images, a list
+        of ``n``, or None for the classes in turn. Returns a float tensor (N, C, H, W) in [0, 1],
+        or a list of PIL images with ``pil=True``.
         """
         if n < 1:
             raise GanforgeError(f"n must be >= 1, got {n}")
-        images = self.from_latents(latents(n, self.z_dim, seed))
+        images = self.from_latents(latents(n, self.z_dim, seed), labels=self.labels(n, label))
         return to_pil(images) if pil else images
 
-    def grid(self, n: int = 64, seed: int = 0, nrow: int | None = None) -> Image.Image:
-        return make_grid(self.generate(n, seed), nrow)
+    def grid(self, n: int = 64, seed: int = 0, nrow: int | None = None,
+             label: int | str | None = None) -> Image.Image:
+        """A grid of ``generate(n, seed)``; a conditional model without ``label`` draws one row
+        per class, the same latent down each column."""
+        if self.classes is None or label is not None:
+            return make_grid(self.generate(n, seed, label=label), nrow)
+        k = len(self.classes)
+        cols = max(1, -(-n // k))
+        z = latents(cols, self.z_dim, seed).repeat(k, 1)
+        y = torch.arange(k).repeat_interleave(cols)
+        return make_grid(self.from_latents(z, labels=y), cols)
 
-    def save_grid(self, path: str | Path, n: int = 64, seed: int = 0) -> Path:
-        save_image(self.grid(n, seed), Path(path))
+    def save_grid(self, path: str | Path, n: int = 64, seed: int = 0,
+                  label: int | str | None = None) -> Path:
+        save_image(self.grid(n, seed, label=label), Path(path))
         return Path(path)
 
-    def save_images(self, folder: str | Path, n: int, seed: int = 0, progress: bool = False) -> int:
-        """``n`` images (those of ``generate(n, seed)``) as one PNG each, rendered and written in
-        batches, so memory stays flat for any ``n``. Returns how many were written."""
+    def save_images(self, folder: str | Path, n: int, seed: int = 0, progress: bool = False,
+                    label: int | str | None = None) -> int:
+        """``n`` images (those of ``generate(n, seed, label=label)``) as one PNG each, rendered and
+        written in batches, so memory stays flat for any ``n``. Returns how many were written."""
         z = latents(n, self.z_dim, seed)
-        return self._write_each(Path(folder), z, [f"{seed:04d}_{i:05d}.png" for i in range(n)], progress)
+        return self._write_each(Path(folder), z, [f"{seed:04d}_{i:05d}.png" for i in range(n)],
+                                progress, self.labels(n, label))
 
-    def save_seeds(self, folder: str | Path, seeds: list[int], progress: bool = False) -> int:
-        """One PNG per seed, ``seedSSSS.png``, each the image ``generate(1, seed=S)`` gives."""
+    def save_seeds(self, folder: str | Path, seeds: list[int], progress: bool = False,
+                   label: int | str | None = None) -> int:
+        """One PNG per seed, ``seedSSSS.png``, each the image ``generate(1, seed=S, label=label)``
+        gives (a conditional model without a label: class 0)."""
         z = torch.cat([latents(1, self.z_dim, s) for s in seeds])
-        return self._write_each(Path(folder), z, [f"seed{s:04d}.png" for s in seeds], progress)
+        y = self.labels(len(seeds), label)
+        if y is not None and label is None:
+            y = torch.zeros_like(y)
+        return self._write_each(Path(folder), z, [f"seed{s:04d}.png" for s in seeds], progress, y)
 
     def _write_each(self, folder: Path, z: torch.Tensor, names: list[str], progress: bool,
-                    batch_size: int = 256) -> int:
+                    labels: torch.Tensor | None = None, batch_size: int = 256) -> int:
         bar = None
         if progress:
             from tqdm import tqdm
@@ -105,7 +172,8 @@ class Sampler:
         done = 0
         try:
             for start in range(0, len(names), batch_size):
-                for img in to_pil(self.from_latents(z[start : start + batch_size], batch_size)):
+                y = None if labels is None else labels[start : start + batch_size]
+                for img in to_pil(self.from_latents(z[start : start + batch_size], batch_size, y)):
                     save_image(img, folder / names[done])
                     done += 1
                 if bar is not None:
@@ -118,7 +186,7 @@ class Sampler:
         return done
 
     def interpolate(self, path: str | Path, n: int = 16, seed: int = 0, keyframes: int = 4,
-                    steps: int = 12) -> Path:
+                    steps: int = 12, label: int | str | None = None) -> Path:
         """An animation (.gif, .webp, .mp4) that walks the latent space: ``n`` images, each visiting
         ``keyframes`` latents.
 
@@ -128,10 +196,11 @@ class Sampler:
             raise GanforgeError("interpolation needs >= 2 keyframes and >= 1 step")
         keys = latents(keyframes * n, self.z_dim, seed).view(keyframes, n, self.z_dim)
         keys = torch.cat([keys, keys[:1]])  # loop back to the start
+        y = self.labels(n, label)
         frames = []
         for a, b in zip(keys[:-1], keys[1:]):
             for t in torch.arange(steps) / steps:
-                frames.append(make_grid(self.from_latents(slerp(a, b, float(t)))))
+                frames.append(make_grid(self.from_latents(slerp(a, b, float(t)), labels=y)))
         save_animation(frames, Path(path), ms_per_frame=80)
         return Path(path)
 

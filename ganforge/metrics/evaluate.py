@@ -193,9 +193,11 @@ def evaluate(
         say(f"--n {n} capped at {n_eff}: half of the {total} real images (the other half is the floor)")
     channels = real_set.channels
 
+    asked = None  # a conditional run's requested classes, one per generated image
     if sampler is not None:
         say(f"generating {n_eff} images")
-        fake_images = sampler.generate(n_eff, seed=seed)
+        fake_images = sampler.generate(n_eff, seed=seed)  # a conditional run: classes in turn
+        asked = sampler.labels(n_eff)
     else:
         pool = fake if isinstance(fake, torch.Tensor) else load_data(fake, size=size).images.float() / 255
         if len(pool) < n_eff:
@@ -233,6 +235,15 @@ def evaluate(
             out[entry] = {"value": v, "real_vs_real": float(np.mean(fl)),
                           "real_vs_real_std": float(np.std(fl)), "real_vs_real_splits": fl}
 
+    if asked is not None and fakes.probs is not None and fakes.probs.shape[1] == len(sampler.classes) \
+            and real_set.labels is not None:
+        # Content check of a conditional run: does the classifier see the class that was asked
+        # for? Beside it, the classifier's own accuracy on held-out real images of the set.
+        b = is_pool[:n_eff] if is_pool is not None else splits[0][n_eff : 2 * n_eff]
+        _, real_probs = ext(real_set.images[torch.from_numpy(b)].float() / 255)
+        real_acc = float((real_probs.argmax(1) == real_set.labels.numpy()[b]).mean())
+        out["class_accuracy"] = {"value": float((fakes.probs.argmax(1) == asked.numpy()).mean()),
+                                 "real": real_acc, "n": n_eff}
     result = {
         "metrics": out,
         "protocol": {
@@ -284,6 +295,9 @@ def format_table(result: dict[str, Any]) -> str:
         rows.append(("classes covered", f"{c['classes_covered']}/{c['num_classes']}",
                      f"{c['real']['classes_covered']}/{c['num_classes']}"))
         rows.append(("class entropy", f"{c['entropy']:.3f}", f"{c['real']['entropy']:.3f}"))
+    if "class_accuracy" in m:
+        c = m["class_accuracy"]
+        rows.append(("class asked = class seen", f"{c['value']:.3f}", f"{c['real']:.3f} (real labels)"))
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     p = result["protocol"]
     lines = [f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}" for r in rows]

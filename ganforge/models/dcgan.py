@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GanforgeError
-from .layers import FastDropout
+from .layers import COND_G, ClassHead, CondBatchNorm2d, FastDropout, spectral_normalize
 
 
 def _keras_init(module: nn.Module) -> None:
@@ -78,7 +79,7 @@ def _dcgan_init(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, 0.02)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, nn.BatchNorm2d) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
@@ -99,24 +100,34 @@ def _levels(size: int) -> tuple[int, int]:
 
 
 class DCGANGenerator(nn.Module):
-    """z -> ConvT to base x base -> (ConvT 4x4 s2, BN, ReLU) * n -> tanh image."""
+    """z -> ConvT to base x base -> (ConvT 4x4 s2, BN, ReLU) * n -> tanh image.
 
-    def __init__(self, z_dim: int, size: int, channels: int, width: int = 64) -> None:
+    Conditional (``num_classes`` > 0): ``cond="embed"`` concatenates the one-hot label to z
+    (Mirza & Osindero 2014; the first layer's weights are then the label embedding). A learned
+    z-wide embedding of N(0, 1) vectors was tried first and made G ignore z on mnist-mini (every
+    sample of a class alike). ``cond="cbn"`` looks up each BatchNorm's gain and bias per class.
+    """
+
+    def __init__(self, z_dim: int, size: int, channels: int, width: int = 64, num_classes: int = 0,
+                 cond: str = "embed") -> None:
         super().__init__()
-        self.z_dim = z_dim
+        if cond not in COND_G:
+            raise GanforgeError(f"generator conditioning must be one of {', '.join(COND_G)}, not {cond!r}")
+        self.z_dim, self.num_classes = z_dim, num_classes
         base, n = _levels(size)
         ch = width * 2 ** (n - 1)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False),
-            nn.BatchNorm2d(ch),
-            nn.ReLU(True),
-        ]
+        cbn = num_classes > 0 and cond == "cbn"
+        self.one_hot = num_classes > 0 and cond == "embed"
+
+        def norm(c: int) -> nn.Module:
+            return CondBatchNorm2d(c, num_classes) if cbn else nn.BatchNorm2d(c)
+
+        z_in = z_dim + (num_classes if self.one_hot else 0)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(z_in, ch, base, 1, 0, bias=False), norm(ch),
+                                   nn.ReLU(True)]
         for _ in range(n - 1):
-            layers += [
-                nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(ch // 2),
-                nn.ReLU(True),
-            ]
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), norm(ch // 2),
+                       nn.ReLU(True)]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -126,38 +137,76 @@ class DCGANGenerator(nn.Module):
     def check_size(size: int) -> None:
         _levels(size)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], -1, 1, 1))
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.one_hot:
+            y1 = F.one_hot(_need_labels(y, self), self.num_classes).to(z.dtype)
+            z = torch.cat([z.view(z.shape[0], -1), y1], 1)
+        x = z.view(z.shape[0], -1, 1, 1)
+        for m in self.net:
+            x = m(x, _need_labels(y, self)) if isinstance(m, CondBatchNorm2d) else m(x)
+        return x
 
 
-def down_layers(size: int, channels: int, width: int) -> tuple[list[nn.Module], int, int]:
+def _need_labels(y: torch.Tensor | None, net: nn.Module) -> torch.Tensor:
+    if y is None:
+        raise GanforgeError(f"{type(net).__name__} is class-conditional: pass labels")
+    return y
+
+
+def down_layers(size: int, channels: int, width: int,
+                norm: str = "batch") -> tuple[list[nn.Module], int, int]:
     """DCGAN's image -> (Conv 4x4 s2, BN except first, LReLU 0.2) * n stack.
 
-    Returns the layers, their output channels and the base side (4 or 7) they end at; the
-    discriminator and the VAE encoder each put their own head on it.
+    ``norm="none"`` drops the BatchNorms (a critic under a gradient penalty, or with spectral
+    norm, must score each image on its own). Returns the layers, their output channels and the
+    base side (4 or 7) they end at; the discriminator and the VAE encoder each add a head.
     """
+    if norm not in ("batch", "none"):
+        raise GanforgeError(f"discriminator norm must be 'batch' or 'none', not {norm!r}")
     base, n = _levels(size)
     layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
     ch = width
     for _ in range(n - 1):
-        layers += [
-            nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(ch * 2),
-            nn.LeakyReLU(0.2, True),
-        ]
+        if norm == "batch":
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2)]
+        else:
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1)]
+        layers.append(nn.LeakyReLU(0.2, True))
         ch *= 2
     return layers, ch, base
 
 
 class DCGANDiscriminator(nn.Module):
-    """image -> (Conv 4x4 s2, BN except first, LReLU 0.2) * n -> Conv base x base -> logit."""
+    """image -> (Conv 4x4 s2, BN except first, LReLU 0.2) * n -> Conv base x base -> logit.
 
-    def __init__(self, size: int, channels: int, width: int = 64) -> None:
+    Conditional (``num_classes`` > 0): a projection head adds <embed(y), sum-pooled features>
+    to the logit, or (``cond="acgan"``) an auxiliary classifier returns class logits beside it:
+    the output is then (N, 1 + K), column 0 the real/fake logit.
+    """
+
+    def __init__(self, size: int, channels: int, width: int = 64, num_classes: int = 0,
+                 cond: str = "projection", norm: str = "batch", spectral_norm: bool = False) -> None:
         super().__init__()
-        layers, ch, base = down_layers(size, channels, width)
-        layers.append(nn.Conv2d(ch, 1, base, 1, 0))
-        self.net = nn.Sequential(*layers)
+        self.num_classes, self.cond = num_classes, cond
+        if num_classes and cond == "concat":  # one-hot label maps as extra input channels
+            channels += num_classes
+        layers, ch, base = down_layers(size, channels, width, norm)
+        # One Sequential, the logit conv last: the state-dict keys of ganforge 0.1's networks.
+        self.net = nn.Sequential(*layers, nn.Conv2d(ch, 1, base, 1, 0))
+        self.head = ClassHead(ch if cond == "projection" else ch * base * base, num_classes, cond) \
+            if num_classes and cond != "concat" else None
         _dcgan_init(self)
+        if spectral_norm:
+            spectral_normalize(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes and self.cond == "concat":
+            maps = F.one_hot(_need_labels(y, self), self.num_classes).to(x.dtype)
+            x = torch.cat([x, maps[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)
+        h = self.net[:-1](x)
+        logit = self.net[-1](h).view(-1)
+        if self.head is None:
+            return logit
+        if self.head.mode == "projection":
+            return logit + self.head(h.mean((2, 3)), _need_labels(y, self))
+        return torch.cat([logit[:, None], self.head(h.flatten(1), None)], 1)

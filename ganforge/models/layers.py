@@ -29,3 +29,62 @@ class FastDropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def spectral_normalize(net: nn.Module) -> nn.Module:
+    """Spectral normalization (Miyato et al. 2018) on every conv and linear layer of ``net``.
+
+    Called at the end of a constructor, after weight init, so ``spectral_norm=True`` is a
+    constructor argument: the saved network rebuilds (and reloads) with no flags.
+    """
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for m in list(net.modules()):
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            spectral_norm(m)
+    return net
+
+
+class CondBatchNorm2d(nn.Module):
+    """BatchNorm whose gain and bias are looked up per class (conditional BN, de Vries et al.
+    2017; the SNGAN/BigGAN generators' conditioning). Starts as plain BN: gains 1, biases 0."""
+
+    def __init__(self, features: int, num_classes: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(features, affine=False)
+        self.gain = nn.Embedding(num_classes, features)
+        self.bias = nn.Embedding(num_classes, features)
+        nn.init.ones_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.bn(x) * self.gain(y)[:, :, None, None] + self.bias(y)[:, :, None, None]
+
+
+class ClassHead(nn.Module):
+    """A discriminator's conditional part, on pooled features ``phi`` (N, F).
+
+    ``projection`` (Miyato & Koyama 2018): adds <embed(y), phi> to the real/fake logit.
+    ``acgan`` (Odena et al. 2017): class logits (N, K) from phi, trained with cross-entropy.
+    """
+
+    def __init__(self, features: int, num_classes: int, mode: str) -> None:
+        super().__init__()
+        if mode not in ("projection", "acgan"):
+            raise ValueError(f"discriminator conditioning must be one of {COND_D}, not {mode!r}")
+        self.mode = mode
+        if mode == "projection":
+            self.embed = nn.Embedding(num_classes, features)
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
+        else:
+            self.classify = nn.Linear(features, num_classes)
+
+    def forward(self, phi: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Projection: the logit term (N,) for labels ``y``. ACGAN: class logits (N, K)."""
+        if self.mode == "projection":
+            return (self.embed(y) * phi).sum(1)
+        return self.classify(phi)
+
+
+COND_G = ("embed", "cbn")  # label embedding concatenated to z, or conditional BatchNorm
+COND_D = ("projection", "acgan", "concat")  # concat: one-hot label maps beside the image

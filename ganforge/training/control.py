@@ -71,12 +71,17 @@ class Meter:
 class Diverged(GanforgeError):
     """Training produced a non-finite loss or weight; the last good state is kept."""
 
+    def __init__(self, message: str, what: str) -> None:
+        super().__init__(message)
+        self.what = what  # the failure alone, for the guard's log
+
 
 def check_finite_losses(values: dict[str, float], step: int, good_step: int, state_file: Any) -> None:
     """Raise :class:`Diverged` naming the non-finite value and the last good resume point."""
     bad = [f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)]
     if bad:
-        raise Diverged(_diverged(f"{', '.join(bad)} by step {step}", good_step, state_file))
+        what = f"{', '.join(bad)} by step {step}"
+        raise Diverged(_diverged(what, good_step, state_file), what)
 
 
 def check_finite_state(state: dict[str, Any], step: int, good_step: int, state_file: Any) -> None:
@@ -87,8 +92,8 @@ def check_finite_state(state: dict[str, Any], step: int, good_step: int, state_f
     for name, sd in state.items():
         for t in _tensors(sd):
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                raise Diverged(_diverged(f"non-finite values in {name} at step {step}", good_step,
-                                         state_file))
+                what = f"non-finite values in {name} at step {step}"
+                raise Diverged(_diverged(what, good_step, state_file), what)
 
 
 class Checkpoints:

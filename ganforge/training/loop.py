@@ -24,6 +24,7 @@ from ..rundir import RunDir
 from ..visual import plot_losses, save_image
 from .control import (
     Checkpoints,
+    Diverged,
     Meter,
     StopRequest,
     check_finite_losses,
@@ -32,6 +33,7 @@ from .control import (
     fmt_time,
     progress_bar,
 )
+from .guard import Guard, Rollback, Trouble
 
 
 def train_run(cfg: Config, out: str | Path | None = None, resume: bool = False,
@@ -70,8 +72,8 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
     labels = data.labels.to(dev) if data.labels is not None else None
 
     torch.manual_seed(run.seed)  # the same initial weights on every process and every run
-    recipe = FAMILIES.get(cfg.family).build(cfg.model, DataInfo(data.name, data.size, data.channels,
-                                                                len(data)), env, total)
+    info = DataInfo(data.name, data.size, data.channels, len(data), tuple(data.classes or ()))
+    recipe = FAMILIES.get(cfg.family).build(cfg.model, info, env, total)
     torch.manual_seed(run.seed + env.rank)  # each process draws its own noise
     ckpt = Checkpoints(rd, recipe, env, cfg.family)
     step, history = 0, []
@@ -90,7 +92,7 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
             + (f" with {', '.join(changes)}" if changes else ""))
     if env.main:
         rd.start(cfg, {"name": data.name, "images": len(data), "channels": data.channels,
-                       "size": data.size}, env.world, history)
+                       "size": data.size, "classes": data.classes}, env.world, history)
     order = DistributedSampler(range(len(data)), num_replicas=env.world, rank=env.rank, shuffle=True,
                                seed=run.seed, drop_last=True)
     quick, best = None, math.inf
@@ -107,6 +109,28 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
             and (warning := contention_warning(env.threads)):
         say(warning)
 
+    guard = Guard(recipe, data.images, run.data, run.seed) if run.guard else None
+    if guard is not None and not resume and env.main:
+        ckpt.save(0)  # a state to roll back to before the first epoch ends
+
+    def rollback(trouble: Trouble, at: int) -> int:
+        """Back to the last good state, the family's remedy applied and saved; returns its step."""
+        assert guard is not None
+        ckpt.restore(run.seed)
+        good = ckpt.good_step
+        action = guard.recover(trouble, at, good, rd.state_file)
+        ckpt.save(good)  # the remedy is part of the state from here on (and across a resume)
+        wait_all(env)
+        history[:] = [r for r in history if r.get("step", 0) <= good]
+        rec = {"step": good, "rollback": good, "guard": trouble.reason, "detail": trouble.what,
+               "action": action, "recovery": guard.recoveries, "time": elapsed0 + time.time() - t_start}
+        history.append(rec)
+        if env.main:
+            rd.append_metric(rec)
+        say(f"guard: {trouble.what}; rolled back to step {good}, {action} "
+            f"(recovery {guard.recoveries} of {guard.retries})")
+        return good
+
     meter, bar = Meter(), progress_bar(total, step, quiet or not env.main)
     t_start = t_log = last_ckpt = last_drawn = time.time()
     n_log, elapsed0 = 0, history[-1]["time"] if history else 0.0
@@ -120,66 +144,90 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
         history.append(rec)
         if env.main:
             rd.append_metric(rec)
+        if guard is not None and (trouble := guard.check_log(rec)) is not None:
+            raise Rollback(trouble)
         check_finite_losses(rec, step, ckpt.good_step, rd.state_file)
         if bar is not None:
             bar.set_postfix_str(f"ep {math.ceil(rec['epoch'])}/{run.epochs} {fmt_losses(rec)} "
                                 f"{rec['img_per_s']:.0f} img/s")
         return rec
 
+    def save(at: int) -> None:
+        ckpt.save(at)
+        if guard is not None:
+            guard.passed(at)
+
     stopping = False
     with StopRequest(announce=env.main and not quiet) as stop:
         while step < total and not stopping:
-            order.set_epoch(step // per_epoch)
-            batches = torch.tensor(list(order), device=dev)[: per_epoch * local_bs].view(per_epoch, local_bs)
-            for b in range(step % per_epoch, per_epoch):
-                real = images[batches[b]].float().div_(127.5).sub_(1.0)
-                batch = Batch(real.contiguous(memory_format=torch.channels_last),
-                              None if labels is None else labels[batches[b]])
-                meter.add(recipe.step(batch, step))
-                step += 1
-                n_log += len(real) * env.world
-                if step % run.log_every == 0 or step == total or b == per_epoch - 1:
-                    log()
-                if bar is not None:
-                    bar.update(1)
-                stopping = any_flag(stop.requested, env)
-                if stopping or step >= total:
-                    break
-                if time.time() - last_ckpt > run.checkpoint_minutes * 60:
-                    ckpt.save(step)
-                    last_ckpt = time.time()
+            try:
+                order.set_epoch(step // per_epoch)
+                batches = torch.tensor(list(order), device=dev)[: per_epoch * local_bs]
+                batches = batches.view(per_epoch, local_bs)
+                for b in range(step % per_epoch, per_epoch):
+                    real = images[batches[b]].float().div_(127.5).sub_(1.0)
+                    batch = Batch(real.contiguous(memory_format=torch.channels_last),
+                                  None if labels is None else labels[batches[b]])
+                    meter.add(recipe.step(batch, step))
+                    step += 1
+                    n_log += len(real) * env.world
+                    if step % run.log_every == 0 or step == total or b == per_epoch - 1:
+                        log()
+                    if bar is not None:
+                        bar.update(1)
+                    stopping = any_flag(stop.requested, env)
+                    if stopping or step >= total:
+                        break
+                    if time.time() - last_ckpt > run.checkpoint_minutes * 60:
+                        save(step)
+                        last_ckpt = time.time()
 
-            if step % per_epoch == 0 or step >= total:  # an epoch (or the run) finished
-                ep = math.ceil(step / per_epoch)
-                export = recipe.export()
-                preview = infer.build(export.kind, {r: export.net(r) for r in export.uses}, export.info)
-                if env.main:
-                    save_image(preview.grid(run.grid_n, run.seed), rd.sample(ep))
-                    # The GIF and the plot grow with the run: redraw them at most once a minute.
-                    if step >= total or time.time() - last_drawn > 60:
-                        draw_progress(rd, history)
-                        last_drawn = time.time()
-                if quick is not None and (ep % run.eval_every == 0 or step >= total):
-                    rec = {"step": step, "epoch": step / per_epoch, "eval": quick.name,
-                           "value": quick(preview), "time": elapsed0 + time.time() - t_start}
-                    history.append(rec)
-                    rd.append_metric(rec)
-                    if rec["value"] < best:
-                        best = rec["value"]
-                        rd.save_best(export, cfg.family, rec)
-                    say(f"epoch {ep}: {quick.name} {rec['value']:.4g} (best {best:.4g})")
-                    plot_losses(history, rd.losses_plot)
-                ckpt.save(step)
-                last_ckpt = time.time()
-                r = next((h for h in reversed(history) if "img_per_s" in h), None)
-                if bar is None and r is not None:
-                    say(f"epoch {ep}/{run.epochs} step {step}/{total} {fmt_losses(r)} "
-                        f"{r['img_per_s']:.0f} img/s elapsed {fmt_time(r['time'])} "
-                        f"eta {fmt_time((total - step) * r['time'] / step)}")
-            elif stopping:
-                if meter:  # the losses since the last log line
-                    log()
-                ckpt.save(step)
+                if step % per_epoch == 0 or step >= total:  # an epoch (or the run) finished
+                    ep = math.ceil(step / per_epoch)
+                    export = recipe.export()
+                    preview = infer.build(export.kind, {r: export.net(r) for r in export.uses}, export.info)
+                    if guard is not None and any_flag(
+                            env.main and (trouble := guard.check_preview(preview, step)) is not None, env):
+                        raise Rollback(trouble if env.main else Trouble("collapse", "collapse (rank 0)"))
+                    if env.main:
+                        save_image(preview.grid(run.grid_n, run.seed), rd.sample(ep))
+                        # The GIF and the plot grow with the run: redraw them at most once a minute.
+                        if step >= total or time.time() - last_drawn > 60:
+                            draw_progress(rd, history)
+                            last_drawn = time.time()
+                    if quick is not None and (ep % run.eval_every == 0 or step >= total):
+                        rec = {"step": step, "epoch": step / per_epoch, "eval": quick.name,
+                               "value": quick(preview), "time": elapsed0 + time.time() - t_start}
+                        history.append(rec)
+                        rd.append_metric(rec)
+                        if rec["value"] < best:
+                            best = rec["value"]
+                            rd.save_best(export, cfg.family, rec)
+                        say(f"epoch {ep}: {quick.name} {rec['value']:.4g} (best {best:.4g})")
+                        plot_losses(history, rd.losses_plot)
+                    save(step)
+                    last_ckpt = time.time()
+                    r = next((h for h in reversed(history) if "img_per_s" in h), None)
+                    if bar is None and r is not None:
+                        say(f"epoch {ep}/{run.epochs} step {step}/{total} {fmt_losses(r)} "
+                            f"{r['img_per_s']:.0f} img/s elapsed {fmt_time(r['time'])} "
+                            f"eta {fmt_time((total - step) * r['time'] / step)}")
+                elif stopping:
+                    if meter:  # the losses since the last log line
+                        log()
+                    save(step)
+            except (Rollback, Diverged) as e:
+                if guard is None:
+                    raise
+                trouble = e.trouble if isinstance(e, Rollback) else Trouble("nan", e.what)
+                meter.pop()
+                stopping = False
+                step = rollback(trouble, step)
+                n_log, t_log = 0, time.time()
+                if bar is not None:
+                    bar.n = step
+                    bar.refresh()
+                continue
             if stopping:
                 if env.main:
                     draw_progress(rd, history)
