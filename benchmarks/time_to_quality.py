@@ -91,6 +91,7 @@ def main() -> None:
             per_epoch = tut["steps"] / a.tutorial_epochs
             tut["train_seconds"] = round(tut["train_seconds"] / tut["steps"] * per_epoch * full, 1)
             tut["extrapolated"] = True
+        tut["images_to_threshold"] = round(tut["images"] / a.tutorial_epochs * full)
         tut["seconds_to_threshold"] = tut["train_seconds"]
         rows.append(tut)
         for preset in a.recipes.split(","):
