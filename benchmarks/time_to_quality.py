@@ -9,9 +9,9 @@ step here times its 150 epochs' steps, marked ``"extrapolated": true``. Then eac
 (mnist-fast, mnist-hinge-sn, mnist-cgan) trains for a fixed budget of images. Every run logs
 digits-FID on 2,000 real vs 2,000 generated images after every epoch (``--eval-every 1``) and is
 scored at the end by ``ganforge eval`` (digits features, n 2,500, class coverage; class accuracy
-for conditional runs). "Seconds to threshold" is the run's own training clock at the first epoch
-whose quick FID is at or below the threshold; such seconds compare between recipes run in one
-invocation on one machine -- never across machines.
+for conditional runs). "Seconds to threshold" is the run's own clock (training and its per-epoch
+FIDs) at the first epoch whose quick FID is at or below the threshold; such seconds compare
+between recipes run in one invocation on one machine -- never across machines.
 
     python benchmarks/time_to_quality.py [--images 250000] [--tutorial-epochs 150] [--threshold F]
                                          [--threads N]
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from threads import _cpu  # noqa: E402
 
 import ganforge  # noqa: E402
 from ganforge.config import PRESETS  # noqa: E402
+from ganforge.env import usable_cores  # noqa: E402
 
 RECIPES = ("mnist-dcgan", "mnist-fast", "mnist-hinge-sn", "mnist-cgan")
 
@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, help="quick digits-FID to reach (default: the "
                     "tutorial recipe's final one, measured first)")
     ap.add_argument("--recipes", default=",".join(RECIPES[1:]))
-    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+    ap.add_argument("--threads", type=int, default=usable_cores(),
                     help="intra-op threads of every run (default: all cores; the automatic count "
                     "drops to 1 when the machine looks busy at the start)")
     a = ap.parse_args()
@@ -87,11 +87,11 @@ def main() -> None:
         tut = one("mnist-dcgan", math.inf, Path(tmp) / "mnist-dcgan", epochs=a.tutorial_epochs,
                   threads=a.threads)
         threshold = a.threshold or tut["quick_fid_by_epoch"][-1]
-        if a.tutorial_epochs < full:  # its full run's time, from its measured seconds per step
-            per_epoch = tut["steps"] / a.tutorial_epochs
-            tut["train_seconds"] = round(tut["train_seconds"] / tut["steps"] * per_epoch * full, 1)
+        scale = full / a.tutorial_epochs  # every epoch has the same steps: time scales with them
+        if scale > 1:
+            tut["train_seconds"] = round(tut["train_seconds"] * scale, 1)
             tut["extrapolated"] = True
-        tut["images_to_threshold"] = round(tut["images"] / a.tutorial_epochs * full)
+        tut["images_to_threshold"] = round(tut["images"] * scale)
         tut["seconds_to_threshold"] = tut["train_seconds"]
         rows.append(tut)
         for preset in a.recipes.split(","):
