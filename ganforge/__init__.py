@@ -10,9 +10,10 @@ from ._version import __version__
 from .api import Run, load, train
 from .config import PRESETS, Config, RunConfig
 from .errors import GanforgeError
-from .families import FAMILIES, GANConfig, VAEConfig
-from .infer import Sampler
+from .families import FAMILIES, CycleGANConfig, GANConfig, Pix2PixConfig, VAEConfig
+from .infer import Sampler, Translator
 from .metrics import evaluate
 
-__all__ = ["FAMILIES", "PRESETS", "Config", "GANConfig", "GanforgeError", "Run", "RunConfig",
-           "Sampler", "VAEConfig", "__version__", "evaluate", "load", "train"]
+__all__ = ["FAMILIES", "PRESETS", "Config", "CycleGANConfig", "GANConfig", "GanforgeError",
+           "Pix2PixConfig", "Run", "RunConfig", "Sampler", "Translator", "VAEConfig", "__version__",
+           "evaluate", "load", "train"]

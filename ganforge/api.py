@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 from .config import Config, resolve, resume_config
-from .data import DATASETS
+from .data import DATASETS, PAIRSETS
 from .errors import GanforgeError
-from .infer import Sampler
+from .infer import Inference, Sampler, Translator
 from .infer import load as _load
 from .rundir import RunDir
 from .training.loop import train_run
@@ -37,14 +37,33 @@ class Run:
         return self.dir.metrics()
 
     @property
-    def sampler(self) -> Sampler:
+    def model(self) -> Inference:
+        """The run's inference object: a Sampler, or a Translator for cyclegan/pix2pix runs."""
         if self._sampler is None:
             self._sampler = _load(self.path, self._device)
         return self._sampler
 
+    @property
+    def sampler(self) -> Sampler:
+        m = self.model
+        if not isinstance(m, Sampler):
+            raise GanforgeError(f"{self.path}: a translation run; use .translator (or .translate)")
+        return m
+
+    @property
+    def translator(self) -> Translator:
+        m = self.model
+        if not isinstance(m, Translator):
+            raise GanforgeError(f"{self.path}: a run that generates images; use .generate")
+        return m
+
     def generate(self, n: int, seed: int = 0, pil: bool = False) -> torch.Tensor | list[Image.Image]:
         """``n`` images from the trained generator; see :meth:`Sampler.generate`."""
         return self.sampler.generate(n, seed=seed, pil=pil)
+
+    def translate(self, images: Any, direction: str = "a2b") -> Any:
+        """Translated images (tensor in [0, 1] or PIL); see :meth:`Translator.translate`."""
+        return self.translator.translate(images, direction)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -70,7 +89,8 @@ def train(
     Args:
         preset: a preset (``ganforge.PRESETS``), a model family (``gan``, ``vae``) or a GAN
             model name (``dcgan``) for its defaults.
-        data: a registered data set name, an image folder or a zip of images.
+        data: a registered data set name, an image folder or a zip of images (translation: a
+            registered pair such as ``mnist2color``, or domain A with ``data_b=`` domain B).
         epochs: passes over the data.
         out: run folder (default ``runs/<preset>-<time>``).
         resume: continue the run in ``out`` from its last checkpoint. Settings that say where
@@ -94,13 +114,14 @@ def train(
     if config is None:
         config = resume_config(rd.config(), preset, data=None if data is None else str(data),
                                epochs=epochs, **overrides)
-    d = config.run.data
-    if d not in DATASETS and not Path(d).expanduser().exists():
-        raise GanforgeError(f"--resume: the run's data {d} is gone; pass --data with its new place")
+    for flag, d in (("--data", config.run.data), ("--data-b", config.run.data_b)):
+        if d and d not in DATASETS and d not in PAIRSETS and not Path(d).expanduser().exists():
+            raise GanforgeError(f"--resume: the run's data {d} is gone; pass {flag} with its new place")
     return Run(train_run(config, out, resume=True, quiet=quiet))
 
 
-def load(run_dir: str | Path, device: str = "auto") -> Sampler:
+def load(run_dir: str | Path, device: str = "auto") -> Inference:
     """The inference object of a run, its ``best/``, or any model folder, rebuilt from its
-    model files with no flags: a :class:`Sampler` (``.generate(n, seed=...)``)."""
+    model files with no flags: a :class:`Sampler` (``.generate(n, seed=...)``) or, for a
+    cyclegan/pix2pix run, a :class:`Translator` (``.translate(images, direction="a2b")``)."""
     return _load(run_dir, device)

@@ -87,3 +87,20 @@ def augmenter(policy: str) -> Callable[[torch.Tensor], torch.Tensor]:
 def diff_augment(x: torch.Tensor, policy: str) -> torch.Tensor:
     """Apply the comma-separated ``policy`` to a batch once; '' is the identity."""
     return augmenter(policy)(x)
+
+
+def jitter(*batches: torch.Tensor, ratio: float = 286 / 256, flip: bool = True) -> tuple[torch.Tensor, ...]:
+    """Random jitter of CycleGAN and pix2pix: upscale by ``ratio`` (256 -> 286), take a random
+    crop of the original size, mirror half of the images. Image i of every batch gets the same
+    crop and flip, so an (input, target) pair stays aligned. Draws from torch's global RNG."""
+    n, _, h, w = batches[0].shape
+    bh, bw = max(h, round(h * ratio)), max(w, round(w * ratio))
+    big = [F.interpolate(b, size=(bh, bw), mode="bilinear", align_corners=False) for b in batches]
+    oy = torch.randint(0, bh - h + 1, (n,)).tolist()
+    ox = torch.randint(0, bw - w + 1, (n,)).tolist()
+    mirror = (torch.rand(n) < 0.5).tolist() if flip else [False] * n
+    out = []
+    for b in big:
+        crops = [b[i, :, oy[i] : oy[i] + h, ox[i] : ox[i] + w] for i in range(n)]
+        out.append(torch.stack([c.flip(-1) if m else c for c, m in zip(crops, mirror)]))
+    return tuple(out)

@@ -53,6 +53,7 @@ examples:
   ganforge train celeba64-dcgan --data faces.zip  # the face GAN on your own zip or folder
   ganforge generate runs/mnist-dcgan-... --n 64 --seed 0 --out grid.png
   ganforge eval runs/demo                         # digits-FID/KID/IS/precision-recall + floor
+  ganforge train horse2zebra                      # CycleGAN, then: ganforge translate RUN IN --out OUT
   torchrun --nproc_per_node=4 -m ganforge train celeba64-dcgan   # many GPUs (DDP)
 """
 
@@ -75,6 +76,15 @@ examples:
   ganforge generate runs/demo --n 500 --out-dir fakes/       # one PNG per image
   ganforge generate runs/demo --interpolate walk.gif         # a latent-space walk
   ganforge generate runs/mnist-cgan --class 7 --n 64 --out sevens.png   # conditional runs
+"""
+
+
+TRANSLATE_HELP = """\
+examples:
+  ganforge train horse2zebra --out runs/h2z                  # CycleGAN (download, 112 MB)
+  ganforge translate runs/h2z horses/ --out zebras/          # a folder, names and sizes kept
+  ganforge translate runs/h2z zebra.jpg --out horses/ --direction b2a
+  ganforge train pix2pix --pairs facades/ --size 256 --out runs/facades
 """
 
 
@@ -106,8 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("preset", metavar="PRESET", nargs="?",
                    help=f"preset ({', '.join(PRESETS.names())}), family "
                         f"({', '.join(FAMILIES.names())}) or bare GAN model ({', '.join(MODELS.names())})")
-    t.add_argument("--data", metavar="NAME|DIR",
-                   help="data set name (see `ganforge data`), image folder or zip of images")
+    t.add_argument("--data", "--data-a", metavar="NAME|DIR",
+                   help="data set name (see `ganforge data`), image folder or zip of images; "
+                        "translation: domain A, or a set/folder holding both domains")
+    t.add_argument("--data-b", metavar="DIR", help="translation: domain B's folder or zip (cyclegan: "
+                   "unpaired; pix2pix: the same file names as --data)")
+    t.add_argument("--pairs", metavar="NAME|DIR", help="pix2pix: paired data (side-by-side A|B "
+                   "images, as the pix2pix sets ship); the same as --data")
     t.add_argument("--epochs", type=_positive, metavar="N", help="passes over the data")
     t.add_argument("--max-steps", type=_positive, metavar="N", help="stop after N steps")
     t.add_argument("--batch-size", type=_positive, metavar="B", help="global batch size")
@@ -164,6 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--d-cond", choices=("projection", "acgan", "concat"), help="D's conditioning: projection "
                    "head or auxiliary classifier")
 
+    x = t.add_argument_group("image-to-image translation (cyclegan and pix2pix families)")
+    x.add_argument("--d-width", type=_positive, metavar="N", help="discriminator base channels (64)")
+    x.add_argument("--blocks", type=_nonneg, metavar="N", help="cyclegan: residual blocks (0: 9 at "
+                   ">= 256 px, 6 below)")
+    x.add_argument("--lambda-cycle", type=float, metavar="L", help="cyclegan: cycle-consistency weight (10)")
+    x.add_argument("--lambda-identity", type=float, metavar="L", help="cyclegan: identity weight, "
+                   "times lambda-cycle (0.5; 0 turns it off)")
+    x.add_argument("--pool-size", type=_nonneg, metavar="N", help="cyclegan: fakes in each "
+                   "discriminator's history pool (50)")
+    x.add_argument("--lambda-l1", type=float, metavar="L", help="pix2pix: L1 weight (100)")
+    x.add_argument("--no-jitter", dest="jitter", action="store_false", default=None,
+                   help="no random resize-crop-mirror of the training images")
+
     g = sub.add_parser("generate", help="make images with a trained run", epilog=GENERATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     g.add_argument("run", type=Path, metavar="RUN", help="run folder (or a generator.safetensors)")
@@ -180,6 +208,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--class", dest="label", metavar="C", help="class-conditional runs: draw this "
                    "class (its name or index); default: every class in turn")
     g.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
+
+    tr = sub.add_parser("translate", help="translate an image or a folder with a cyclegan/pix2pix run",
+                        epilog=TRANSLATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tr.add_argument("run", type=Path, metavar="RUN", help="run folder (or its best/)")
+    tr.add_argument("input", type=Path, metavar="INPUT", help="an image file or a folder of images "
+                    "(searched recursively)")
+    tr.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder; file "
+                    "names and sub-folders are kept, each image keeps its size")
+    tr.add_argument("--direction", default="a2b", choices=("a2b", "b2a"), help="a2b (default) or "
+                    "b2a (cyclegan only)")
+    tr.add_argument("--size", type=_positive, metavar="PX", help="translate at this side (default: "
+                    "the training size), then back to each image's own size")
+    tr.add_argument("--strict", action="store_true", help="refuse unreadable files instead of "
+                    "skipping them")
+    tr.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
 
     dm = sub.add_parser("demo", help="train a small DCGAN on bundled MNIST digits (no download)",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -232,7 +275,13 @@ def _cmd_train(a: argparse.Namespace) -> int:
                      clip_value=a.clip_value, n_critic=a.n_critic, sn=a.sn, gp=a.gp, r1=a.r1,
                      r1_every=a.r1_every, d_norm=a.d_norm, label_smoothing=a.label_smoothing,
                      label_noise=a.label_noise, conditional=a.conditional, g_cond=a.g_cond,
-                     d_cond=a.d_cond)
+                     d_cond=a.d_cond, data_b=a.data_b, d_width=a.d_width, blocks=a.blocks,
+                     lambda_cycle=a.lambda_cycle, lambda_identity=a.lambda_identity,
+                     pool_size=a.pool_size, lambda_l1=a.lambda_l1, jitter=a.jitter)
+    if a.pairs is not None:
+        if a.data is not None:
+            raise GanforgeError("--pairs and --data both name the data; give one")
+        overrides["data"] = a.pairs
     overrides = {k: v for k, v in overrides.items() if v is not None}
     resume = a.resume is not None
     if resume and a.resume and a.out is not None and Path(a.resume) != a.out:
@@ -284,6 +333,11 @@ def _cmd_generate(a: argparse.Namespace) -> int:
             check_writable(path, flag)
 
     s = load(a.run, device=a.device)
+    from .infer import Sampler
+
+    if not isinstance(s, Sampler):
+        raise GanforgeError(f"{a.run}: a translation model (it turns images into images); use "
+                            f"ganforge translate {a.run} INPUT --out DIR")
     label = a.label
     if label is not None:
         s.label(label)  # an unknown class or an unconditional run: one line, before any image
@@ -302,6 +356,24 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     if out is not None:
         wrote.append(str(s.save_grid(out, a.n, a.seed, label=label)))
     print("\n".join(wrote))
+    return 0
+
+
+def _cmd_translate(a: argparse.Namespace) -> int:
+    from .api import load
+    from .infer import Translator
+    from .serialization import check_writable
+
+    check_writable(a.out / "x", "--out")  # before the model is loaded
+    t = load(a.run, device=a.device)
+    if not isinstance(t, Translator):
+        raise GanforgeError(f"{a.run}: a model that generates images, not one that translates them; "
+                            "use ganforge generate")
+    written, bad = t.translate_folder(a.input, a.out, a.direction, size=a.size, strict=a.strict,
+                                      progress=sys.stderr.isatty(),
+                                      warn=lambda msg: print(msg, file=sys.stderr))
+    print(f"translated {written} image{'s' if written != 1 else ''} ({a.direction}) into {a.out}"
+          + (f"; skipped {len(bad)} unreadable file{'s' if len(bad) != 1 else ''}" if bad else ""))
     return 0
 
 
@@ -344,16 +416,26 @@ def _cmd_data(a: argparse.Namespace) -> int:
     from .data import data_dir, describe, load_data
 
     if a.fetch:
-        from .data import DATASETS
+        from .data import DATASETS, PAIRSETS, load_domains
 
+        if a.fetch in PAIRSETS:
+            pair = load_domains(a.fetch, None, False, size=32)
+            print(f"{a.fetch}: {len(pair.images)} + {len(pair.targets)} training images "
+                  f"({' / '.join(pair.domains)}) ready under {data_dir()}")
+            return 0
         if a.fetch not in DATASETS:
             raise GanforgeError(f"--fetch {a.fetch}: not a registered data set "
-                                f"({', '.join(DATASETS.names())}); image folders and zips need no "
-                                "fetching: pass them as --data")
+                                f"({', '.join(DATASETS.names() + PAIRSETS.names())}); image folders "
+                                "and zips need no fetching: pass them as --data")
         ds = load_data(a.fetch, size=32 if a.fetch == "cifar10" else 28)
         print(f"{a.fetch}: {len(ds)} images ready under {data_dir()}")
         return 0
+    from .data.pairs import describe_pairs
+
     for name, doc in describe():
+        print(f"  {name:15s} {doc}")
+    print("translation (two domains; cyclegan and pix2pix):")
+    for name, doc in describe_pairs():
         print(f"  {name:15s} {doc}")
     print(f"\ndownloads are cached in {data_dir()} (set GANFORGE_DATA to change); any image "
           "folder or .zip of images works as --data too")
@@ -366,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.command is None:
         parser.print_help()
         return 2
-    handler = {"train": _cmd_train, "generate": _cmd_generate, "demo": _cmd_demo,
+    handler = {"train": _cmd_train, "generate": _cmd_generate, "translate": _cmd_translate,
+               "demo": _cmd_demo,
                "eval": _cmd_eval, "data": _cmd_data}[a.command]
     try:
         return handler(a)

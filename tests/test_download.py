@@ -149,3 +149,46 @@ def test_existing_corrupt_file_is_reported(tmp_path):
     (tmp_path / "f.bin").write_bytes(b"corrupt")
     with pytest.raises(GanforgeError, match="delete it"):
         fetch(Resource("f.bin", "http://127.0.0.1:9/f.bin", _md5(b"good")), tmp_path)
+
+
+def test_a_registered_translation_set_downloads_checks_sha256_and_loads(server, tmp_path, monkeypatch):
+    """horse2zebra's code path end to end, on a tiny archive in CycleGAN's layout: the SHA-256
+    (TensorFlow Datasets' catalogue value for the real file) is checked; a wrong copy is refused."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    from ganforge.data import pairs
+
+    handler, base = server
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for split, n in (("trainA", 3), ("trainB", 4), ("testA", 2), ("testB", 2)):
+            for i in range(n):
+                img = io.BytesIO()
+                Image.new("RGB", (20, 20), (40 * i, 100, 200)).save(img, "JPEG")
+                z.writestr(f"horse2zebra/{split}/{i}.jpg", img.getvalue())
+    body = buf.getvalue()
+    handler.files["/horse2zebra.zip"] = body
+    good = Resource("horse2zebra.zip", base + "/horse2zebra.zip", "",
+                    sha256=hashlib.sha256(body).hexdigest())
+    monkeypatch.delitem(pairs.PAIRSETS._items, "horse2zebra")  # restored after the test
+    pairs._registered(good, "horse2zebra", ("horse", "zebra"), "test copy")
+    p = pairs.load_domains("horse2zebra", None, False, 16, quiet=True)
+    assert (len(p.images), len(p.targets), len(p.held), p.domains) == (3, 4, 2, ("horse", "zebra"))
+    assert (download.data_dir() / "horse2zebra" / "horse2zebra.zip.sha256").is_file()
+
+    bad = Resource("other.zip", base + "/horse2zebra.zip", "", sha256="0" * 64)
+    with pytest.raises(GanforgeError, match="checksum mismatch \\(sha256"):
+        fetch(bad, tmp_path)
+    assert not (tmp_path / "other.zip").exists() and not (tmp_path / "other.zip.part").exists()
+
+
+def test_offline_translation_set_names_the_file_to_place(tmp_path, monkeypatch):
+    from ganforge.data import pairs
+
+    monkeypatch.setattr(pairs, "HORSE2ZEBRA", Resource("h.zip", "http://127.0.0.1:9/h.zip", "",
+                                                       sha256="ab" * 32))
+    with pytest.raises(GanforgeError, match=r"could not download .*place it as .*h\.zip \(sha256 abab"):
+        fetch(pairs.HORSE2ZEBRA, tmp_path)

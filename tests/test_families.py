@@ -18,21 +18,47 @@ from PIL import Image
 
 import ganforge
 from ganforge.config import resolve
+from ganforge.data import load_domains
 from ganforge.errors import GanforgeError
 from ganforge.families import FAMILIES
 from ganforge.serialization import read_training_state
 from ganforge.training import train_run
 
 # The smallest config of each family; label noise and EMA make sure RNG and EMA state resume.
+# The translation families' pools and jitter draw from the RNG: their resume checks those too.
+# Their learning rate decays over the run's second half, a function of the run's length, which
+# the 1 + 1 epoch resume below changes: decay_from=1 here; test_translation.py resumes a
+# decaying run interrupted mid-way with its length unchanged.
 TINY = {
     "gan": dict(model="dcgan", z_dim=8, width=4, ema=0.9, label_noise=0.05),
     "vae": dict(z_dim=8, width=4, ema=0.9),
+    "cyclegan": dict(width=4, d_width=4, blocks=1, pool_size=4, decay_from=1.0),
+    "pix2pix": dict(width=4, d_width=4, decay_from=1.0),
 }
+TWO_DOMAINS = {"cyclegan", "pix2pix"}
+
+
+@pytest.fixture
+def image_folder(image_folder, tmp_path):
+    """The image families' 24 images; for the translation families, two domains of 27 images
+    with the same file names (24 train after every 10th is held out: 3 steps an epoch too)."""
+    from conftest import _blob
+
+    rng = np.random.default_rng(2)
+    for dom in ("A", "B"):
+        (tmp_path / "domains" / dom).mkdir(parents=True)
+        for i in range(27):
+            Image.fromarray(_blob(rng, 20, 3)).save(tmp_path / "domains" / dom / f"{i:03d}.png")
+    return image_folder
 
 
 def tiny(family: str, data, **kw):
-    base = dict(data=str(data), size=16, batch_size=8, epochs=1, grid_n=4, log_every=1,
-                device="cpu", **TINY[family])
+    where = dict(data=str(data))
+    if family in TWO_DOMAINS:
+        root = data.parent / "domains"
+        where = dict(data=str(root / "A"), data_b=str(root / "B"))
+    base = dict(size=16, batch_size=8, epochs=1, grid_n=4, log_every=1, device="cpu",
+                **where, **TINY[family])
     return resolve(family, **{**base, **kw})
 
 
@@ -71,7 +97,11 @@ def test_resume_is_bit_exact(family, image_folder, tmp_path):
 def test_load_with_no_flags_redraws_the_preview(family, image_folder, tmp_path):
     cfg = tiny(family, image_folder, seed=3)
     run = train_run(cfg, tmp_path / "r", quiet=True)
-    grid = ganforge.load(run, device="cpu").grid(cfg.run.grid_n, seed=cfg.run.seed)
+    inputs = None
+    if family in TWO_DOMAINS:  # a translator's preview translates the held-out images
+        pair = load_domains(cfg.run.data, cfg.run.data_b, FAMILIES.get(family).data == "paired", 16)
+        inputs = (pair.held, pair.held_targets)
+    grid = ganforge.load(run, device="cpu").preview(cfg.run.grid_n, cfg.run.seed, inputs)
     with Image.open(run / "samples" / "epoch_0001.png") as im:
         assert np.array_equal(np.asarray(grid), np.asarray(im))
     assert json.loads((run / "model.json").read_text())["family"] == family
@@ -119,7 +149,9 @@ def test_non_finite_loss_stops_and_keeps_last_good_state(family, guard, image_fo
     monkeypatch.undo()
     done = ganforge.train(out=run, resume=True, quiet=True, epochs=2)
     assert read_training_state(done.path / "state.safetensors")["step"] == 6
-    assert torch.isfinite(ganforge.load(done.path, device="cpu").generate(2)).all()
+    model = ganforge.load(done.path, device="cpu")
+    inputs = (torch.zeros(2, 3, 16, 16, dtype=torch.uint8),) * 2  # a translator's inputs
+    assert torch.isfinite(model.preview_batch(2, 0, inputs)).all()
 
 
 def test_checkpoint_refuses_non_finite_weights(image_folder, tmp_path, monkeypatch):

@@ -112,3 +112,14 @@ def test_c2st_and_mmd():
     same, bw = stats.mmd_rbf(a, b)
     diff, _ = stats.mmd_rbf(a, noise + 1, bandwidth=bw)
     assert abs(same) < 0.01 and diff > 0.05
+
+
+def test_fid_with_fewer_images_than_dimensions_matches_the_covariance_route():
+    """The Gram-side FID (n < d, e.g. pixel features) is the same number as the d x d route."""
+    from ganforge.metrics import stats
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(40, 300)), rng.normal(0.2, 1.3, size=(45, 300))
+    want = stats.frechet_distance(*stats.mean_cov(a), *stats.mean_cov(b))
+    assert stats.fid_from_features(a, b) == pytest.approx(want, rel=1e-7)
+    assert stats.fid_from_features(a, a) == pytest.approx(0.0, abs=1e-6)

@@ -260,7 +260,7 @@ class _Sampler:
     def __init__(self, images):
         self.images = images
 
-    def generate(self, n, seed=0):
+    def preview_batch(self, n, seed=0, inputs=None):
         return self.images[:n]
 
 

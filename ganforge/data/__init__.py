@@ -168,7 +168,10 @@ def describe() -> list[tuple[str, str]]:
     return out
 
 
+from .pairs import PAIRSETS, DomainPair, decode_digits, load_domains, render_digits  # noqa: E402
+
 __all__ = [
-    "DATASETS", "IMAGE_EXTENSIONS", "ImageSet", "Resource", "data_dir", "describe", "fetch",
+    "DATASETS", "PAIRSETS", "DomainPair", "decode_digits", "load_domains",
+    "render_digits", "IMAGE_EXTENSIONS", "ImageSet", "Resource", "data_dir", "describe", "fetch",
     "load_data", "load_image_files", "native_size", "to_array",
 ]

@@ -27,11 +27,23 @@ def data_dir() -> Path:
 
 @dataclass(frozen=True)
 class Resource:
-    """One file of a public data set: where to get it and its published MD5."""
+    """One file of a public data set: where to get it and its published checksum (MD5, or
+    SHA-256 where the catalogue gives that; neither: downloaded unverified, said so)."""
 
     filename: str
     url: str
     md5: str
+    sha256: str = ""
+    size: int | None = None  # bytes, where the catalogue gives it
+
+    @property
+    def checksum(self) -> tuple[str, str]:
+        """(algorithm, hex digest) to verify with; ("", "") when none is published."""
+        if self.md5:
+            return "md5", self.md5
+        if self.sha256:
+            return "sha256", self.sha256
+        return "", ""
 
 
 def file_hash(path: Path, algorithm: str = "md5") -> str:
@@ -48,7 +60,9 @@ def md5sum(path: Path) -> str:
 
 
 def _manual_hint(res: Resource, dest: Path) -> str:
-    return (f"download {res.url} elsewhere and place it as {dest} (md5 {res.md5}), "
+    algo, digest = res.checksum
+    check = f" ({algo} {digest})" if algo else ""
+    return (f"download {res.url} elsewhere and place it as {dest}{check}, "
             "or set GANFORGE_DATA to a folder that holds it")
 
 
@@ -57,7 +71,8 @@ def fetch(res: Resource, folder: Path, timeout: float = 60.0, progress: bool = T
 
     A partial download is kept as ``.part`` and continued with an HTTP Range request next time.
     The finished file's MD5 must match the published one; a mismatch deletes it and raises.
-    A verified file gets a ``.md5`` marker, so later runs skip re-hashing big archives.
+    A verified file gets a ``.md5`` (or ``.sha256``) marker, so later runs skip re-hashing big
+    archives. A resource with no published checksum is accepted as downloaded, with a warning.
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -68,15 +83,16 @@ def fetch(res: Resource, folder: Path, timeout: float = 60.0, progress: bool = T
         raise GanforgeError(f"{folder}: the download folder is read-only; set GANFORGE_DATA to a "
                             "writable folder")
     dest = folder / res.filename
-    marker = dest.with_name(dest.name + ".md5")
+    algo, digest = res.checksum
+    marker = dest.with_name(dest.name + "." + (algo or "unverified"))
     if dest.exists():
-        if marker.exists() and marker.read_text().strip() == res.md5:
+        if not algo or (marker.exists() and marker.read_text().strip() == digest):
             return dest
-        if md5sum(dest) == res.md5:
-            marker.write_text(res.md5)
+        if file_hash(dest, algo) == digest:
+            marker.write_text(digest)
             return dest
         raise GanforgeError(
-            f"{dest}: checksum mismatch (expected md5 {res.md5}); delete it and run again to "
+            f"{dest}: checksum mismatch (expected {algo} {digest}); delete it and run again to "
             "download a fresh copy"
         )
 
@@ -118,13 +134,18 @@ def fetch(res: Resource, folder: Path, timeout: float = 60.0, progress: bool = T
         raise GanforgeError(f"could not download {res.url} ({reason}; offline?); "
                             + _manual_hint(res, dest)) from None
 
-    got = md5sum(part)
-    if got != res.md5:
+    if not algo:
+        print(f"warning: {res.filename}: no published checksum to verify it against; accepted as "
+              "downloaded", file=sys.stderr)
+        os.replace(part, dest)
+        return dest
+    got = file_hash(part, algo)
+    if got != digest:
         part.unlink()
         raise GanforgeError(
-            f"{res.url}: checksum mismatch (md5 {got}, expected {res.md5}); the partial file was "
+            f"{res.url}: checksum mismatch ({algo} {got}, expected {digest}); the partial file was "
             "deleted, run again to retry, or " + _manual_hint(res, dest)
         )
     os.replace(part, dest)
-    marker.write_text(res.md5)
+    marker.write_text(digest)
     return dest

@@ -110,6 +110,11 @@ class _Source:
         return (self.path / name).read_bytes()
 
 
+def image_names(path: str | os.PathLike) -> list[str]:
+    """The image files under a folder or inside a zip, sorted, relative to it."""
+    return _Source(Path(path)).names
+
+
 def native_size(path: str | os.PathLike) -> int:
     """The side images in a folder or zip are scored at by default: the shorter side of the
     first readable image (a folder of generated images is all one size)."""
@@ -140,6 +145,8 @@ def load_image_files(
     limit: int | None = None,
     warn: Warn = _stderr,
     workers: int | None = None,
+    select: Callable[[str], bool] | None = None,
+    crop: Callable[[Image.Image], Image.Image] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Decode every image under a folder (recursively) or inside a zip archive.
 
@@ -150,13 +157,17 @@ def load_image_files(
         fit: "crop" (center crop) or "pad" (center on black) for non-square images.
         strict: raise on the first bad file instead of skipping it.
         limit: only the first ``limit`` files (sorted by name).
+        select: only the files whose name (relative to ``path``) it accepts.
+        crop: applied to each decoded image before it is squared and resized (e.g. one half of
+            a side-by-side pair).
     Returns:
         (N, C, size, size) uint8 array and the names of the images kept.
     Raises:
         GanforgeError: missing path, a bad file with ``strict``, or no usable image at all.
     """
     src = _Source(Path(path))
-    names = src.names[:limit] if limit else src.names
+    names = [n for n in src.names if select(n)] if select is not None else src.names
+    names = names[:limit] if limit else names
     if not names:
         raise GanforgeError(
             f"{path}: no image files found ({', '.join(IMAGE_EXTENSIONS)}, searched recursively)"
@@ -167,7 +178,8 @@ def load_image_files(
     def decode_one(data: bytes) -> tuple[bool, np.ndarray] | str:
         try:
             img = _decode(data)
-            return _is_gray(img), to_array(img, size, out_channels, fit)
+            gray = _is_gray(img)
+            return gray, to_array(crop(img) if crop is not None else img, size, out_channels, fit)
         except UnidentifiedImageError:
             return "not an image in a format Pillow can read"
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:

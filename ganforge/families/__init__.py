@@ -5,10 +5,13 @@ meets :class:`Recipe`) and registering it in ``FAMILIES``; it is done when it pa
 contract test (tests/test_families.py).
 """
 
-from . import gan, vae  # noqa: F401  (registers the families)
+from . import cyclegan, gan, pix2pix, vae  # noqa: F401  (registers the families)
 from .base import FAMILIES, Batch, DataInfo, Export, Family, Recipe, ema_update, make_ema
+from .cyclegan import CycleGANConfig
 from .gan import GANConfig
+from .pix2pix import Pix2PixConfig
 from .vae import VAEConfig
 
-__all__ = ["FAMILIES", "Batch", "DataInfo", "Export", "Family", "GANConfig", "Recipe", "VAEConfig",
+__all__ = ["FAMILIES", "Batch", "CycleGANConfig", "DataInfo", "Export", "Family", "GANConfig",
+           "Pix2PixConfig", "Recipe", "VAEConfig",
            "ema_update", "make_ema"]

@@ -33,6 +33,7 @@ class DataInfo:
     channels: int
     images: int
     classes: tuple[str, ...] = ()  # class names of labelled data, label i -> classes[i]
+    domains: tuple[str, ...] = ()  # translation data: the names of domains A and B
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Batch:
 
     images: torch.Tensor
     labels: torch.Tensor | None = None
+    targets: torch.Tensor | None = None  # translation: domain B (paired: the right answers)
 
 
 @dataclass
@@ -48,11 +50,11 @@ class Export:
     """The networks a run publishes and the inference object that uses them.
 
     ``nets``: name -> (module, spec), each written as ``<name>.safetensors``. ``uses``: the
-    inference object's roles -> net names (a sampler's ``generator``). ``info``: what inference
-    needs besides the nets (a sampler's ``z_dim``).
+    inference object's roles -> net names (a sampler's ``generator``; a translator's ``a2b`` and
+    ``b2a``). ``info``: what inference needs besides the nets (a sampler's ``z_dim``).
     """
 
-    kind: Literal["sample"]
+    kind: Literal["sample", "translate"]
     nets: dict[str, tuple[nn.Module, NetSpec]]
     uses: dict[str, str]
     info: dict[str, Any] = field(default_factory=dict)
@@ -85,7 +87,8 @@ class Family:
     name: str
     config: type  # the family's typed config dataclass
     build: Callable[[Any, DataInfo, Env, int], Recipe]  # (config, data, env, total steps)
-    data: Literal["images"] = "images"
+    # what the shell loads: one image set, or two domains (unpaired, or paired by position)
+    data: Literal["images", "unpaired", "paired"] = "images"
     doc: str = ""
 
 
@@ -117,6 +120,30 @@ def make_ema(net: nn.Module, decay: float) -> AveragedModel | None:
     if not decay:
         return None
     return AveragedModel(net, multi_avg_fn=ema_update(decay), use_buffers=True)
+
+
+def linear_decay(step: int, total: int, start: float = 0.5) -> float:
+    """The learning-rate factor of CycleGAN and pix2pix: 1 for the first ``start`` of the run,
+    then linearly down to 0 at its end; a pure function of the step, so resume stays exact."""
+    begin = total * start
+    if step < begin or total <= begin:
+        return 1.0
+    return max(0.0, 1.0 - (step - begin) / (total - begin))
+
+
+def scale_lr(opt: torch.optim.Optimizer, factor: float) -> None:
+    """Set each group's learning rate to its ``base_lr`` times ``factor``. ``base_lr`` (the
+    constructor's lr until a remedy lowers it) lives in the optimizer's state, so it resumes."""
+    for group in opt.param_groups:
+        group["lr"] = group.setdefault("base_lr", group["lr"]) * factor
+
+
+def halve_lr(*opts: torch.optim.Optimizer) -> float:
+    """The guard's remedy: halve every group's ``base_lr``; returns the new one."""
+    for opt in opts:
+        for group in opt.param_groups:
+            group["base_lr"] = group.setdefault("base_lr", group["lr"]) * 0.5
+    return opts[0].param_groups[0]["base_lr"]
 
 
 def has_batchnorm(net: nn.Module) -> bool:

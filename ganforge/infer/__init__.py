@@ -2,7 +2,8 @@
 
 ``load(path)`` reads a model folder (a run folder, its ``best/``, or any folder written by
 ``serialization.save_model``) and returns the object its ``kind`` names: a :class:`Sampler`
-for ``sample``. A bare ``generator.safetensors`` file works too.
+for ``sample``, a :class:`Translator` for ``translate``. A bare ``generator.safetensors`` file
+works too.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from ..env import pick_device
 from ..errors import GanforgeError
 from ..serialization import load_network, read_model
 from .sampler import Sampler, latents, render, slerp
+from .translator import Translator
 
-KINDS = ("sample",)
+KINDS = ("sample", "translate")
+Inference = Sampler | Translator
 
 
-def load(path: str | Path, device: str = "auto") -> Sampler:
+def load(path: str | Path, device: str = "auto") -> Inference:
     """The inference object of a run or model folder (or a generator ``.safetensors`` file)."""
     path = Path(path)
     if not path.exists():
@@ -42,13 +45,18 @@ def load(path: str | Path, device: str = "auto") -> Sampler:
 
 
 def build(kind: str, nets: dict[str, nn.Module], info: dict, device: torch.device | None = None,
-          where: str = "model") -> Sampler:
+          where: str = "model") -> Inference:
     """The inference object for ``kind`` over networks by role: what ``load`` returns, and what
     the training loop draws its previews with (from the live networks)."""
     if kind == "sample":
         if "z_dim" not in info:
             raise GanforgeError(f"{where}: model.json names no z_dim; the folder is damaged")
         return Sampler(nets["generator"], int(info["z_dim"]), device, info.get("classes"))
+    if kind == "translate":
+        if "size" not in info or "channels" not in info:
+            raise GanforgeError(f"{where}: model.json names no size/channels; the folder is damaged")
+        return Translator(nets, int(info["size"]), int(info["channels"]), device,
+                          tuple(info.get("domains") or ("A", "B")))
     raise _unknown_kind(kind, where)
 
 
@@ -57,4 +65,4 @@ def _unknown_kind(kind: str, where: str) -> GanforgeError:
                          f"{', '.join(KINDS)})")
 
 
-__all__ = ["KINDS", "Sampler", "build", "latents", "load", "render", "slerp"]
+__all__ = ["KINDS", "Inference", "Sampler", "Translator", "build", "latents", "load", "render", "slerp"]

@@ -139,6 +139,15 @@ class Sampler:
         y = torch.arange(k).repeat_interleave(cols)
         return make_grid(self.from_latents(z, labels=y), cols)
 
+    # ---- what the training loop and the metrics ask of every inference object -------------
+    def preview(self, n: int = 64, seed: int = 0, inputs: tuple | None = None) -> Image.Image:
+        """The epoch grid: ``grid(n, seed)`` (a sampler takes no inputs)."""
+        return self.grid(n, seed)
+
+    def preview_batch(self, n: int, seed: int = 0, inputs: tuple | None = None) -> torch.Tensor:
+        """``generate(n, seed)``: the images the guard and ``--eval-every`` score."""
+        return self.generate(n, seed)  # type: ignore[return-value]
+
     def save_grid(self, path: str | Path, n: int = 64, seed: int = 0,
                   label: int | str | None = None) -> Path:
         save_image(self.grid(n, seed, label=label), Path(path))

@@ -28,6 +28,9 @@ from . import stats
 from .features import Extractor, choose_extractor, to_channels
 
 DEFAULT_METRICS = ("fid", "kid", "is", "pr")
+# A translation is scored as an image set against domain B, and C2ST asks whether a simple
+# classifier can tell translations from real B images.
+TRANSLATION_METRICS = ("fid", "kid", "c2st")
 
 
 @dataclass
@@ -155,13 +158,23 @@ def evaluate(
 
     sampler = None
     if run is not None:
-        from ..infer import load
+        from ..infer import Translator, load
         from ..rundir import RunDir
 
         rd = RunDir.of(run)
+        sampler = load(run, device)
+        if isinstance(sampler, Translator):
+            if not rd.config_file.is_file():
+                raise GanforgeError(f"{run}: a translation model without its run folder; score its "
+                                    "translations with --fake DIR --real DIR")
+            if real is not None:
+                raise GanforgeError("--real: a translation run is scored against its own domain B "
+                                    "(the held-out images of its data); drop --real")
+            return _evaluate_translation(sampler, rd, _metric_names(metrics or TRANSLATION_METRICS),
+                                         features, n, seed, feature_weights, size, cache, json_out,
+                                         floor_splits, say)
         if rd.config_file.is_file():  # a bare model folder has no training data to default to
             real = real or rd.config().run.data
-        sampler = load(run, device)
         native = sampler.image_shape[-1]
     elif isinstance(fake, torch.Tensor):
         native = int(fake.shape[-1])
@@ -206,34 +219,10 @@ def evaluate(
         fake_images = pool.float().clamp(0, 1)[pick]  # a seeded random subset, not file order
     fake_images = to_channels(fake_images, channels)
 
-    splits = [np.random.default_rng(seed + k).permutation(total) for k in range(floor_splits)]
-    used = np.unique(np.concatenate([p[: 2 * n_eff] for p in splits]))  # only what is scored
-    say(f"extracting features: {len(used)} real and {n_eff} generated images")
-    reals = _cached_features(ext, real_set.images[torch.from_numpy(used)], cache, say)
-    at = np.full(total, -1)
-    at[used] = np.arange(len(used))  # real-set index -> row of `reals`
-    fakes = Sample(*ext(fake_images))
     # IS of real digits: only digits the digits extractor never saw in training (README).
     is_pool = _heldout_digits(real, total) if ext.name == "digits" else None
-
-    out: dict[str, Any] = {}
-    for name in names:
-        say(f"computing {name}")
-        a0 = reals[at[splits[0][:n_eff]]]
-        value = METRICS.get(name).score(fakes, a0, seed)
-        floors = []
-        for perm in splits:
-            a, b = perm[:n_eff], perm[n_eff : 2 * n_eff]
-            if METRICS.get(name).needs_probs and is_pool is not None:
-                b = np.concatenate([b[np.isin(b, is_pool)], a[np.isin(a, is_pool)]])
-            floors.append(METRICS.get(name).score(reals[at[b]], reals[at[a]], seed))
-        for entry, v in value.items():
-            if isinstance(v, dict):
-                out[entry] = {**v, "real": floors[0][entry]}
-                continue
-            fl = [f[entry] for f in floors]
-            out[entry] = {"value": v, "real_vs_real": float(np.mean(fl)),
-                          "real_vs_real_std": float(np.std(fl)), "real_vs_real_splits": fl}
+    out, fakes, splits = _score(names, ext, real_set.images, fake_images, n_eff, seed, floor_splits,
+                                is_pool, cache, say)
 
     if asked is not None and fakes.probs is not None and fakes.probs.shape[1] == len(sampler.classes) \
             and real_set.labels is not None:
@@ -261,6 +250,110 @@ def evaluate(
     }
     if is_pool is not None and "is" in out:
         result["protocol"]["is_real"] = "held-out digits only (never seen by the digits extractor)"
+    if json_out:
+        write_json(Path(json_out), result)
+    return result
+
+
+def _score(names: list[str], ext: Extractor, real_images: torch.Tensor, fake_images: torch.Tensor,
+           n_eff: int, seed: int, floor_splits: int, is_pool: np.ndarray | None, cache: bool,
+           say: Callable[[str], None]) -> tuple[dict[str, Any], Sample, list[np.ndarray]]:
+    """Every metric of ``fake_images`` against real half A, beside real half B against A over
+    ``floor_splits`` seeded splits: ({entry: {value, real_vs_real, ...}}, fake features, splits)."""
+    total = len(real_images)
+    splits = [np.random.default_rng(seed + k).permutation(total) for k in range(floor_splits)]
+    used = np.unique(np.concatenate([p[: 2 * n_eff] for p in splits]))  # only what is scored
+    say(f"extracting features: {len(used)} real and {n_eff} generated images")
+    reals = _cached_features(ext, real_images[torch.from_numpy(used)], cache, say)
+    at = np.full(total, -1)
+    at[used] = np.arange(len(used))  # real-set index -> row of `reals`
+    fakes = Sample(*ext(fake_images))
+    out: dict[str, Any] = {}
+    for name in names:
+        say(f"computing {name}")
+        a0 = reals[at[splits[0][:n_eff]]]
+        value = METRICS.get(name).score(fakes, a0, seed)
+        floors = []
+        for perm in splits:
+            a, b = perm[:n_eff], perm[n_eff : 2 * n_eff]
+            if METRICS.get(name).needs_probs and is_pool is not None:
+                b = np.concatenate([b[np.isin(b, is_pool)], a[np.isin(a, is_pool)]])
+            floors.append(METRICS.get(name).score(reals[at[b]], reals[at[a]], seed))
+        for entry, v in value.items():
+            if isinstance(v, dict):
+                out[entry] = {**v, "real": floors[0][entry]}
+                continue
+            fl = [f[entry] for f in floors]
+            out[entry] = {"value": v, "real_vs_real": float(np.mean(fl)),
+                          "real_vs_real_std": float(np.std(fl)), "real_vs_real_splits": fl}
+
+    return out, fakes, splits
+
+
+def _evaluate_translation(model: Any, rd: Any, names: list[str], features: str | nn.Module, n: int,
+                          seed: int, feature_weights: str | Path | None, size: int | None, cache: bool,
+                          json_out: str | Path | None, floor_splits: int,
+                          say: Callable[[str], None]) -> dict[str, Any]:
+    """A translation run: its a2b translations of held-out A images against real B images (the
+    training and held-out B together; the floor splits them), plus, for the digit pair, whether
+    the digit survived the translation (the digits classifier on the source's label and on the
+    digit the translation draws) and the distance to the known right answer."""
+    from ..data import decode_digits, load_domains
+    from ..families import FAMILIES
+
+    cfg = rd.config()
+    if size is not None and size != model.size:
+        raise GanforgeError(f"--size {size}: this run translates at {model.size}px (omit --size)")
+    say(f"loading {cfg.run.data}" + (f" and {cfg.run.data_b}" if cfg.run.data_b else ""))
+    pair = load_domains(cfg.run.data, cfg.run.data_b, FAMILIES.get(cfg.family).data == "paired",
+                        model.size, model.channels, cfg.run.fit, quiet=True)
+    ext, why = choose_extractor(features, pair.name, feature_weights)
+    say(f"features: {ext.name} ({why})")
+    names = [m for m in names if not METRICS.get(m).needs_probs or ext.has_probs]
+    real_b = torch.cat([pair.targets, pair.held_targets])
+    n_eff = min(n, len(pair.held), len(real_b) // 2)
+    if n_eff < 2:
+        raise GanforgeError(f"{pair.name}: {len(pair.held)} held-out images; need at least 2")
+    if n_eff < n:
+        say(f"--n {n} capped at {n_eff}: the held-out A images (or half of B)")
+    say(f"translating {n_eff} held-out {pair.domains[0]} images")
+    pick = torch.from_numpy(np.linspace(0, len(pair.held) - 1, n_eff).round().astype(np.int64))
+    src = pair.held[pick].float() / 255  # spread over the held-out set (it may be sorted by class)
+    fake_b = model.run(src, "a2b")
+    out, _, _ = _score(names, ext, real_b, fake_b, n_eff, seed, floor_splits, None, cache, say)
+    if pair.truth == "mnist2color" and pair.held_labels is not None:
+        from .features import get_extractor
+
+        digits = get_extractor("digits")
+        labels = pair.held_labels[pick].numpy()
+        right = pair.held_targets[pick].float() / 255
+
+        def agree(gray: torch.Tensor) -> float:
+            return float((digits(gray)[1].argmax(1) == labels).mean())
+
+        out["digit_agreement"] = {"value": agree(decode_digits(fake_b)),
+                                  "real": agree(decode_digits(right)), "n": n_eff,
+                                  "direction": "a2b"}
+        out["l1_to_truth"] = {"value": float((fake_b - right).abs().mean()),
+                              "real": float((src.expand_as(right) - right).abs().mean()), "n": n_eff}
+        if "b2a" in model.directions:
+            out["digit_agreement_b2a"] = {"value": agree(model.run(right, "b2a").mean(1, keepdim=True)),
+                                          "real": agree(src.mean(1, keepdim=True)), "n": n_eff,
+                                          "direction": "b2a"}
+    result = {
+        "metrics": out,
+        "protocol": {
+            "features": ext.name, "features_why": why, "extractor_id": ext.ident, "n": n_eff,
+            "seed": seed, "image_size": model.size, "extractor_input": ext.size or model.size,
+            "translation": f"a2b of {n_eff} held-out {pair.domains[0]} images, evenly spaced "
+                           f"({pair.source.get('held_out_by') or pair.source.get('held_out_from')})",
+            "real": f"{pair.name}: domain B ({pair.domains[1]}), training + held-out",
+            "real_images": len(real_b), "fake": str(rd.path),
+            "floor": f"real half B vs real half A (disjoint, same n), mean and std over {floor_splits} "
+                     "seeded splits",
+            "floor_splits": floor_splits, "name": f"{ext.name}-fid{_short(n_eff)}",
+        },
+    }
     if json_out:
         write_json(Path(json_out), result)
     return result
@@ -298,6 +391,12 @@ def format_table(result: dict[str, Any]) -> str:
     if "class_accuracy" in m:
         c = m["class_accuracy"]
         rows.append(("class asked = class seen", f"{c['value']:.3f}", f"{c['real']:.3f} (real labels)"))
+    for key, label in (("digit_agreement", "digit kept (a2b)"), ("digit_agreement_b2a", "digit kept (b2a)")):
+        if key in m:
+            rows.append((label, f"{m[key]['value']:.3f}", f"{m[key]['real']:.3f} (right answers)"))
+    if "l1_to_truth" in m:
+        rows.append(("L1 to the right answer", f"{m['l1_to_truth']['value']:.4f}",
+                     f"{m['l1_to_truth']['real']:.4f} (input as is)"))
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     p = result["protocol"]
     lines = [f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
@@ -311,8 +410,12 @@ class QuickEval:
     """The cheap metric for ``--eval-every``: FID on digits (or Inception) features, else KID on
     pixels, on ``n`` real vs ``n`` generated images."""
 
-    def __init__(self, images: torch.Tensor, n: int = 2000, seed: int = 0, data: str = "") -> None:
+    def __init__(self, images: torch.Tensor, n: int = 2000, seed: int = 0, data: str = "",
+                 inputs: tuple | None = None) -> None:
         self.ext, _ = choose_extractor("auto", data)
+        self.inputs = inputs  # a translator's held-out inputs: its outputs are what is scored
+        if inputs is not None:
+            n = min(n, len(inputs[0]))
         self.kind = "fid" if self.ext.name in ("digits", "inception") else "kid"
         perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
         self.n = min(n, len(images))
@@ -321,8 +424,8 @@ class QuickEval:
         self.seed = seed
 
     def __call__(self, sampler: Any) -> float:
-        """Score a :class:`~ganforge.infer.Sampler` (the training loop's preview object)."""
-        imgs = sampler.generate(self.n, seed=self.seed + 1)
+        """Score the training loop's preview object (a Sampler or a Translator)."""
+        imgs = sampler.preview_batch(self.n, self.seed + 1, self.inputs)
         feats, _ = self.ext(imgs)
         if self.kind == "fid":
             return stats.fid_from_features(feats, self.ref)

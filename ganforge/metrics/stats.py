@@ -37,7 +37,19 @@ def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.nd
 
 
 def fid_from_features(a: np.ndarray, b: np.ndarray) -> float:
-    return frechet_distance(*mean_cov(a), *mean_cov(b))
+    """FID between two feature sets. With fewer images than feature dimensions (pixel features:
+    3,072 dims) it works on the n x n Gram side instead, exactly: with centred features X1, X2,
+    Tr((S1 S2)^(1/2)) is the sum of the singular values of X1 X2^T / sqrt((n1-1)(n2-1)) and
+    Tr(S) = ||X||_F^2 / (n-1) -- the same number, without d x d matrix roots."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    if min(len(a), len(b)) >= a.shape[1] or min(len(a), len(b)) < 2:
+        return frechet_distance(*mean_cov(a), *mean_cov(b))
+    xa, xb = a - a.mean(0), b - b.mean(0)
+    na, nb = len(a) - 1, len(b) - 1
+    tr_sqrt = np.linalg.svd(xa @ xb.T, compute_uv=False).sum() / np.sqrt(na * nb)
+    diff = a.mean(0) - b.mean(0)
+    return float(max(diff @ diff + (xa * xa).sum() / na + (xb * xb).sum() / nb - 2 * tr_sqrt, 0.0))
 
 
 def _mmd2_unbiased(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:

@@ -19,6 +19,7 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator, TFDCGANDiscriminator, TFD
 from .facegan import KerasFaceDiscriminator, KerasFaceGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
 from .resnet import ResNetDiscriminator, ResNetGenerator
+from .translation import PatchDiscriminator, ResNetTranslator, UNetTranslator
 from .vae import ConvEncoder
 
 NETWORKS: Registry[type[nn.Module]] = Registry("network class")
@@ -34,6 +35,9 @@ for _cls in (
     ResNetDiscriminator,
     KerasFaceGenerator,
     KerasFaceDiscriminator,
+    ResNetTranslator,
+    UNetTranslator,
+    PatchDiscriminator,
 ):
     NETWORKS.register(_cls.__name__)(_cls)
 
@@ -179,4 +183,7 @@ __all__ = [
     "ResNetDiscriminator",
     "KerasFaceGenerator",
     "KerasFaceDiscriminator",
+    "ResNetTranslator",
+    "UNetTranslator",
+    "PatchDiscriminator",
 ]

@@ -87,10 +87,10 @@ class Guard:
             self.won_since = None
         return None
 
-    def check_preview(self, sampler: Any, step: int) -> Trouble | None:
+    def check_preview(self, sampler: Any, step: int, inputs: tuple | None = None) -> Trouble | None:
         """Collapse: the preview batch's diversity (or digit class coverage) fell below 40% (half)
         of the best this run reached, after it had once been at least half the real data's."""
-        images = sampler.generate(self.n, seed=self.seed)
+        images = sampler.preview_batch(self.n, self.seed, inputs)
         ratio = diversity(images) / max(self.real_diversity, 1e-12)
         if self.best_diversity >= 0.5 and ratio < 0.4 * self.best_diversity:
             return Trouble("collapse", f"mode collapse at step {step}: sample diversity "

@@ -16,7 +16,7 @@ from torch.utils.data import DistributedSampler
 
 from .. import infer
 from ..config import Config, changed_settings
-from ..data import DATASETS, load_data
+from ..data import DATASETS, DomainPair, ImageSet, load_data, load_domains
 from ..env import Env, any_flag, contention_warning, setup, teardown, wait_all
 from ..errors import GanforgeError
 from ..families import FAMILIES, Batch, DataInfo
@@ -58,7 +58,17 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
     run, dev, say = cfg.run, env.device, env.say(quiet)
     if run.data not in DATASETS and Path(run.data).expanduser().exists():
         run.data = str(Path(run.data).expanduser().resolve())  # resume and eval from any folder
-    data = load_data(run.data, run.size, run.channels, run.fit, run.strict, quiet=quiet)
+    family = FAMILIES.get(cfg.family)
+    if family.data == "images":
+        data: ImageSet | DomainPair = load_data(run.data, run.size, run.channels, run.fit, run.strict,
+                                                quiet=quiet)
+        inputs, reference = None, data.images  # what the outputs should look like
+    else:  # two domains; held-out images feed the previews (inputs) and the metrics
+        if run.data_b and Path(run.data_b).expanduser().exists():
+            run.data_b = str(Path(run.data_b).expanduser().resolve())
+        data = load_domains(run.data, run.data_b, family.data == "paired", run.size, run.channels,
+                            run.fit, run.strict, quiet)
+        inputs, reference = (data.held, data.held_targets), data.held_targets
     run.channels = data.channels  # recorded: what the networks were built for
     run.threads = env.threads  # recorded: a resumed run computes with the same count
     if run.batch_size % env.world:
@@ -70,10 +80,14 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
     total = min(run.epochs * per_epoch, run.max_steps or math.inf)
     images = data.images.to(dev)
     labels = data.labels.to(dev) if data.labels is not None else None
+    pair = data if isinstance(data, DomainPair) else None
+    if pair is not None:
+        pair.images, pair.targets = images, pair.targets.to(dev)
 
     torch.manual_seed(run.seed)  # the same initial weights on every process and every run
-    info = DataInfo(data.name, data.size, data.channels, len(data), tuple(data.classes or ()))
-    recipe = FAMILIES.get(cfg.family).build(cfg.model, info, env, total)
+    info = DataInfo(data.name, data.size, data.channels, len(data), tuple(data.classes or ()),
+                    tuple(pair.domains) if pair is not None else ())
+    recipe = family.build(cfg.model, info, env, total)
     torch.manual_seed(run.seed + env.rank)  # each process draws its own noise
     ckpt = Checkpoints(rd, recipe, env, cfg.family)
     step, history = 0, []
@@ -91,15 +105,17 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
         say(f"resuming {rd.path} from step {step} of {total}"
             + (f" with {', '.join(changes)}" if changes else ""))
     if env.main:
-        rd.start(cfg, {"name": data.name, "images": len(data), "channels": data.channels,
-                       "size": data.size, "classes": data.classes}, env.world, history)
+        about = pair.describe() if pair is not None else {
+            "name": data.name, "images": len(data), "channels": data.channels, "size": data.size,
+            "classes": data.classes}
+        rd.start(cfg, about, env.world, history)
     order = DistributedSampler(range(len(data)), num_replicas=env.world, rank=env.rank, shuffle=True,
                                seed=run.seed, drop_last=True)
     quick, best = None, math.inf
     if run.eval_every and env.main:
         from ..metrics.evaluate import QuickEval
 
-        quick = QuickEval(data.images, run.eval_n, run.seed, run.data)
+        quick = QuickEval(reference, run.eval_n, run.seed, run.data, inputs)
         best = (rd.best_score() if resume else None) or math.inf
     say(f"training {cfg.run.preset or cfg.family} ({cfg.family}) on {data.name} ({len(data)} images, "
         f"{data.size}px, {data.channels}ch) for {total} steps ({per_epoch}/epoch) on {dev}"
@@ -109,7 +125,7 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
             and (warning := contention_warning(env.threads)):
         say(warning)
 
-    guard = Guard(recipe, data.images, run.data, run.seed) if run.guard else None
+    guard = Guard(recipe, reference, run.data, run.seed) if run.guard else None
     if guard is not None and not resume and env.main:
         ckpt.save(0)  # a state to roll back to before the first epoch ends
 
@@ -165,9 +181,15 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
                 batches = torch.tensor(list(order), device=dev)[: per_epoch * local_bs]
                 batches = batches.view(per_epoch, local_bs)
                 for b in range(step % per_epoch, per_epoch):
-                    real = images[batches[b]].float().div_(127.5).sub_(1.0)
+                    if pair is None:
+                        real, target = images[batches[b]], None
+                    else:
+                        real, target = pair.pick(batches[b], step // per_epoch, run.seed)
+                    real = real.float().div_(127.5).sub_(1.0)
                     batch = Batch(real.contiguous(memory_format=torch.channels_last),
-                                  None if labels is None else labels[batches[b]])
+                                  None if labels is None else labels[batches[b]],
+                                  None if target is None else target.float().div_(127.5).sub_(1.0)
+                                  .contiguous(memory_format=torch.channels_last))
                     meter.add(recipe.step(batch, step))
                     step += 1
                     n_log += len(real) * env.world
@@ -187,10 +209,11 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
                     export = recipe.export()
                     preview = infer.build(export.kind, {r: export.net(r) for r in export.uses}, export.info)
                     if guard is not None and any_flag(
-                            env.main and (trouble := guard.check_preview(preview, step)) is not None, env):
+                            env.main and (trouble := guard.check_preview(preview, step, inputs)) is not None,
+                            env):
                         raise Rollback(trouble if env.main else Trouble("collapse", "collapse (rank 0)"))
                     if env.main:
-                        save_image(preview.grid(run.grid_n, run.seed), rd.sample(ep))
+                        save_image(preview.preview(run.grid_n, run.seed, inputs), rd.sample(ep))
                         # The GIF and the plot grow with the run: redraw them at most once a minute.
                         if step >= total or time.time() - last_drawn > 60:
                             draw_progress(rd, history)

@@ -1,0 +1,118 @@
+"""The ``pix2pix`` family: paired image-to-image translation (Isola et al. 2017).
+
+A U-Net generator and a PatchGAN that judges the (input, output) pair stacked on channels.
+Phases per step: (1) D on (a, b) as real and (a, G(a)) as fake, non-saturating BCE, halved as
+in the paper "to slow the rate at which D learns"; (2) G against the frozen D plus
+``lambda_l1 * |G(a) - b|``. Adam(2e-4, beta1 0.5), learning rate constant for the first half of
+the run, then linearly down to 0; random jitter applied to the pair alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from ..augment import jitter
+from ..env import Env
+from ..errors import GanforgeError
+from ..losses import d_bce_loss, g_nonsaturating_loss
+from ..models import NetSpec
+from ..models.translation import PatchDiscriminator, UNetTranslator
+from .base import FAMILIES, Batch, DataInfo, Export, Family, halve_lr, linear_decay, scale_lr
+from .cyclegan import frozen, thawed
+
+
+@dataclass
+class Pix2PixConfig:
+    """The pix2pix family's settings; saved as the ``model`` section of config.json."""
+
+    width: int = 64  # generator base channels (ngf)
+    d_width: int = 64  # discriminator base channels (ndf)
+    lambda_l1: float = 100.0
+    dropout: float = 0.5  # on the U-Net's inner decoder layers, in training
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    decay_from: float = 0.5
+    jitter: bool = True
+
+    ALIASES: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def validate(self) -> Pix2PixConfig:
+        if self.width < 1 or self.d_width < 1:
+            raise GanforgeError("width and d_width must be >= 1")
+        if self.lambda_l1 < 0:
+            raise GanforgeError(f"--lambda-l1 must be >= 0, got {self.lambda_l1}")
+        if not 0 <= self.dropout < 1:
+            raise GanforgeError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0:
+            raise GanforgeError(f"--lr must be > 0, got {self.lr}")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise GanforgeError(f"betas must be in [0, 1), got {self.betas}")
+        if not 0 <= self.decay_from <= 1:
+            raise GanforgeError(f"decay_from must be in [0, 1], got {self.decay_from}")
+        return self
+
+
+class Pix2PixRecipe:
+    def __init__(self, cfg: Pix2PixConfig, data: DataInfo, env: Env, total_steps: int) -> None:
+        self.cfg, self.env, self.total = cfg, env, total_steps
+        self.info = {"size": data.size, "channels": data.channels,
+                     "domains": list(data.domains or ("A", "B"))}
+        c = data.channels
+        self.g_spec = NetSpec("UNetTranslator", dict(in_channels=c, out_channels=c, width=cfg.width,
+                                                    depth=UNetTranslator.depth_for(data.size),
+                                                    dropout=cfg.dropout))
+        self.d_spec = NetSpec("PatchDiscriminator", dict(in_channels=2 * c, width=cfg.d_width,
+                                                         layers=PatchDiscriminator.layers_for(data.size)))
+        cl = torch.channels_last
+        self.g = self.g_spec.build().to(env.device, memory_format=cl)
+        self.d = self.d_spec.build().to(env.device, memory_format=cl)
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=cfg.lr, betas=cfg.betas)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=cfg.lr, betas=cfg.betas)
+        self.state: dict[str, Any] = {"generator": self.g, "discriminator": self.d,
+                                      "opt_g": self.opt_g, "opt_d": self.opt_d}
+        self.G, self.D = env.parallel(self.g), env.parallel(self.d)
+
+    def step(self, batch: Batch, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        assert batch.targets is not None, "pix2pix trains on pairs"
+        a, b = batch.images, batch.targets
+        if cfg.jitter:
+            a, b = jitter(a, b)  # the same crop and mirror for input and target
+        factor = linear_decay(step, self.total, cfg.decay_from)
+        scale_lr(self.opt_g, factor)
+        scale_lr(self.opt_d, factor)
+
+        with self.env.autocast():
+            fake = self.G(a)
+            # Phase 1: D on real and generated pairs (halved, as the paper).
+            d_loss = 0.5 * d_bce_loss(self.D(torch.cat([a, b], 1)).float(),
+                                      self.D(torch.cat([a, fake.detach()], 1)).float())
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+
+        # Phase 2: G fools the frozen D and stays close to the target.
+        frozen(self.d)
+        with self.env.autocast():
+            adv = g_nonsaturating_loss(self.D(torch.cat([a, fake], 1)).float())
+            l1 = F.l1_loss(fake.float(), b)
+            loss = adv + cfg.lambda_l1 * l1
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        thawed(self.d)
+        return {"g_loss": adv.detach(), "l1_loss": l1.detach(), "d_loss": d_loss.detach()}
+
+    def recover(self, reason: str) -> str:
+        return f"learning rates halved (lr {halve_lr(self.opt_g, self.opt_d):.3g})"
+
+    def export(self) -> Export:
+        return Export("translate", {"generator": (self.g, self.g_spec)}, {"a2b": "generator"}, self.info)
+
+
+FAMILIES.register("pix2pix")(Family("pix2pix", Pix2PixConfig, Pix2PixRecipe, "paired",
+                                    "paired image-to-image translation (label map -> photo)"))
