@@ -217,7 +217,10 @@ def _tiny_cyclegan(tmp_path, **kw):
 
 
 def test_translate_end_to_end_keeps_names_and_sizes(tmp_path):
-    run = _tiny_cyclegan(tmp_path)
+    run = _tiny_cyclegan(tmp_path, eval_every=1, eval_n=50)
+    evals = [r for r in ganforge.Run(run).metrics if "eval" in r]
+    assert evals and evals[0]["eval"] == "pixels-kid50" and (run / "best" / "model.json").is_file()
+    assert isinstance(ganforge.load(run / "best", device="cpu"), ganforge.Translator)
     src = tmp_path / "in"
     _folder(src, ["a.png", "sub/b.jpg"], size=(37, 23))
     Image.new("L", (10, 30), 128).save(src / "gray.png")

@@ -239,6 +239,7 @@ def load_pair(a: str | Path, b: str | Path | None, paired: bool, size: int,
     pa = Path(a).expanduser()
     if b is not None:
         pb = Path(b).expanduser()
+        names = (pa.stem, pb.stem)  # the domains are named after their folders
         xa, na = read(pa)
         xb, nb = read(pb)
         if paired:
@@ -252,10 +253,12 @@ def load_pair(a: str | Path, b: str | Path | None, paired: bool, size: int,
                     "of B no A; paired data needs one B image per A image, same file name")
             xb = xb[[stems_b[PurePosixPath(n).with_suffix("").as_posix()] for n in na]]
             tr, he = _every(HOLD_EVERY, len(xa))
-            return _pair(f"{pa}+{pb}", xa[tr], xb[tr], True, xa[he], xb[he], {"held_out_by": "every 10th"})
+            return _pair(f"{pa}+{pb}", xa[tr], xb[tr], True, xa[he], xb[he], {"held_out_by": "every 10th"},
+                         names)
         tra, hea = _every(HOLD_EVERY, len(xa))
         trb, heb = _every(HOLD_EVERY, len(xb))
-        return _pair(f"{pa}+{pb}", xa[tra], xb[trb], False, xa[hea], xb[heb], {"held_out_by": "every 10th"})
+        return _pair(f"{pa}+{pb}", xa[tra], xb[trb], False, xa[hea], xb[heb], {"held_out_by": "every 10th"},
+                     names)
 
     names = image_names(pa)
     if not names:
@@ -291,7 +294,7 @@ def load_pair(a: str | Path, b: str | Path | None, paired: bool, size: int,
 
 
 def _pair(name: str, xa: np.ndarray, xb: np.ndarray, paired: bool, ha: np.ndarray, hb: np.ndarray,
-          source: dict) -> DomainPair:
+          source: dict, domains: tuple[str, str] = ("A", "B")) -> DomainPair:
     t = [torch.from_numpy(np.ascontiguousarray(v)) for v in (xa, xb, ha, hb)]
     if len(t[0]) == 0 or len(t[1]) == 0:
         raise GanforgeError(f"{name}: no training images left in one domain after holding out "
@@ -299,7 +302,7 @@ def _pair(name: str, xa: np.ndarray, xb: np.ndarray, paired: bool, ha: np.ndarra
     if len(t[2]) == 0 or len(t[3]) == 0:
         raise GanforgeError(f"{name}: too few images to hold any out for previews and eval (need >= 2 "
                             "per domain)")
-    return DomainPair(name, t[0], t[1], paired, t[2], t[3], source=source)
+    return DomainPair(name, t[0], t[1], paired, t[2], t[3], domains, source=source)
 
 
 def load_domains(spec: str, spec_b: str | None, paired: bool, size: int, channels: int | None = None,
