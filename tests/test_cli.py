@@ -24,10 +24,13 @@ def cli(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
     return p
 
 
-def test_help_shows_examples():
-    for args in ([], ["train"], ["generate"], ["demo"], ["data"]):
-        out = cli(*args, "--help").stdout
-        assert "example" in out
+def test_help_shows_examples(capsys):
+    from ganforge.cli import main
+
+    for args in ([], ["train"], ["generate"], ["translate"], ["demo"], ["data"]):
+        with pytest.raises(SystemExit) as e:  # in-process: argparse prints help, then exits 0
+            main([*args, "--help"])
+        assert e.value.code == 0 and "example" in capsys.readouterr().out
 
 
 def test_train_then_generate_end_to_end(image_folder, tmp_path):

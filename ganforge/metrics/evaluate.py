@@ -320,7 +320,14 @@ def _evaluate_translation(model: Any, rd: Any, names: list[str], features: str |
     pick = torch.from_numpy(np.linspace(0, len(pair.held) - 1, n_eff).round().astype(np.int64))
     src = pair.held[pick].float() / 255  # spread over the held-out set (it may be sorted by class)
     fake_b = model.run(src, "a2b")
-    out, _, _ = _score(names, ext, real_b, fake_b, n_eff, seed, floor_splits, None, cache, say)
+    out, fakes, _ = _score(names, ext, real_b, fake_b, n_eff, seed, floor_splits, None, cache, say)
+    say("computing domain: a classifier of real A vs real B, asked about the translations")
+    real_a = torch.cat([pair.images, pair.held])
+    pick_a = torch.randperm(len(real_a), generator=torch.Generator().manual_seed(seed))[: 2 * n_eff]
+    pick_b = torch.randperm(len(real_b), generator=torch.Generator().manual_seed(seed + 1))[: 2 * n_eff]
+    fa, _ = ext(to_channels(real_a[pick_a].float() / 255, model.channels))
+    fb, _ = ext(real_b[pick_b].float() / 255)
+    out["domain"] = stats.domain_share(fa, fb, fakes.feats, seed)
     if pair.truth == "mnist2color" and pair.held_labels is not None:
         from .features import get_extractor
 
@@ -394,6 +401,9 @@ def format_table(result: dict[str, Any]) -> str:
     for key, label in (("digit_agreement", "digit kept (a2b)"), ("digit_agreement_b2a", "digit kept (b2a)")):
         if key in m:
             rows.append((label, f"{m[key]['value']:.3f}", f"{m[key]['real']:.3f} (right answers)"))
+    if "domain" in m:
+        rows.append(("called B by an A-vs-B classifier", f"{m['domain']['value']:.3f}",
+                     f"{m['domain']['real']:.3f} (held-out real B)"))
     if "l1_to_truth" in m:
         rows.append(("L1 to the right answer", f"{m['l1_to_truth']['value']:.4f}",
                      f"{m['l1_to_truth']['real']:.4f} (input as is)"))

@@ -171,3 +171,23 @@ def c2st(a: np.ndarray, b: np.ndarray, folds: int = 5, seed: int = 0) -> float:
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return float(cross_val_score(clf, x, y, cv=cv, scoring="accuracy").mean())
+
+
+def domain_share(a: np.ndarray, b: np.ndarray, x: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Did a translation land in domain B? A logistic regression is fitted on half of ``a``
+    (real A, label 0) and half of ``b`` (real B, label 1); ``value`` is the share of ``x``
+    (translations of A) it calls B, ``real`` the share of the other half of real B it calls B,
+    ``real_a`` the share of the other half of real A it calls B (what an identity map scores)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    flat = [np.asarray(v, np.float64).reshape(len(v), -1) for v in (a, b, x)]
+    a, b, x = flat
+    rng = np.random.default_rng(seed)
+    pa, pb = rng.permutation(len(a)), rng.permutation(len(b))
+    ha, hb = len(a) // 2, len(b) // 2
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+    clf.fit(np.concatenate([a[pa[:ha]], b[pb[:hb]]]), np.r_[np.zeros(ha), np.ones(hb)])
+    return {"value": float(clf.predict(x).mean()), "real": float(clf.predict(b[pb[hb:]]).mean()),
+            "real_a": float(clf.predict(a[pa[ha:]]).mean()), "n": len(x)}
