@@ -20,6 +20,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from ..env import Env
+from ..errors import GanforgeError
 from ..models import NetSpec
 from ..registry import Registry
 
@@ -129,6 +130,16 @@ def linear_decay(step: int, total: int, start: float = 0.5) -> float:
     if step < begin or total <= begin:
         return 1.0
     return max(0.0, 1.0 - (step - begin) / (total - begin))
+
+
+def check_schedule(lr: float, betas: tuple[float, float], decay_from: float) -> None:
+    """The Adam + linear-decay settings of the translation families, checked in one line each."""
+    if lr <= 0:
+        raise GanforgeError(f"--lr must be > 0, got {lr}")
+    if not all(0 <= b < 1 for b in betas):
+        raise GanforgeError(f"betas must be in [0, 1), got {betas}")
+    if not 0 <= decay_from <= 1:
+        raise GanforgeError(f"decay_from must be in [0, 1], got {decay_from}")
 
 
 def scale_lr(opt: torch.optim.Optimizer, factor: float) -> None:

@@ -24,7 +24,7 @@ from ..errors import GanforgeError
 from ..losses import d_ls_loss
 from ..models import NetSpec
 from ..models.translation import PatchDiscriminator, ResNetTranslator
-from .base import FAMILIES, Batch, DataInfo, Export, Family, halve_lr, linear_decay, scale_lr
+from .base import FAMILIES, Batch, DataInfo, Export, Family, check_schedule, halve_lr, linear_decay, scale_lr
 
 
 @dataclass
@@ -51,12 +51,7 @@ class CycleGANConfig:
             raise GanforgeError("lambda_cycle and lambda_identity must be >= 0")
         if self.pool_size < 0:
             raise GanforgeError(f"--pool-size must be >= 0, got {self.pool_size}")
-        if self.lr <= 0:
-            raise GanforgeError(f"--lr must be > 0, got {self.lr}")
-        if not all(0 <= b < 1 for b in self.betas):
-            raise GanforgeError(f"betas must be in [0, 1), got {self.betas}")
-        if not 0 <= self.decay_from <= 1:
-            raise GanforgeError(f"decay_from must be in [0, 1], got {self.decay_from}")
+        check_schedule(self.lr, self.betas, self.decay_from)
         return self
 
 

@@ -21,7 +21,7 @@ from ..errors import GanforgeError
 from ..losses import d_bce_loss, g_nonsaturating_loss
 from ..models import NetSpec
 from ..models.translation import PatchDiscriminator, UNetTranslator
-from .base import FAMILIES, Batch, DataInfo, Export, Family, halve_lr, linear_decay, scale_lr
+from .base import FAMILIES, Batch, DataInfo, Export, Family, check_schedule, halve_lr, linear_decay, scale_lr
 from .cyclegan import frozen, thawed
 
 
@@ -47,12 +47,7 @@ class Pix2PixConfig:
             raise GanforgeError(f"--lambda-l1 must be >= 0, got {self.lambda_l1}")
         if not 0 <= self.dropout < 1:
             raise GanforgeError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.lr <= 0:
-            raise GanforgeError(f"--lr must be > 0, got {self.lr}")
-        if not all(0 <= b < 1 for b in self.betas):
-            raise GanforgeError(f"betas must be in [0, 1), got {self.betas}")
-        if not 0 <= self.decay_from <= 1:
-            raise GanforgeError(f"decay_from must be in [0, 1], got {self.decay_from}")
+        check_schedule(self.lr, self.betas, self.decay_from)
         return self
 
 
