@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--r1-every", type=_positive, metavar="K", help="lazy R1: every K steps (16)")
     k.add_argument("--d-norm", choices=("auto", "batch", "none"), help="BatchNorm in D or none "
                    "(auto: none with --sn/--gp/--r1)")
+    k.add_argument("--mbstd", type=int, metavar="G", help="minibatch standard-deviation map in D "
+                   "over groups of G images (ProGAN's 4; 0 = off): catches a G with one layout")
+    k.add_argument("--g-upsample", choices=("convt", "resize"), help="G's 2x layers: transposed "
+                   "conv (DCGAN) or nearest resize + 3x3 conv (no checkerboard, ~2x G's cost)")
     k.add_argument("--label-smoothing", type=float, metavar="S", help="one-sided: real targets 1-S")
     k.add_argument("--label-noise", type=float, metavar="A", help="add A*U(0,1) to D's targets")
     k.add_argument("--conditional", action="store_true", default=None,
@@ -273,7 +277,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
                      threads=a.threads, guard=a.guard, model=a.model, z_dim=a.z_dim,
                      width=a.width, loss=a.loss, optimizer=a.optimizer, lr_g=a.lr_g, lr_d=a.lr_d,
                      clip_value=a.clip_value, n_critic=a.n_critic, sn=a.sn, gp=a.gp, r1=a.r1,
-                     r1_every=a.r1_every, d_norm=a.d_norm, label_smoothing=a.label_smoothing,
+                     r1_every=a.r1_every, d_norm=a.d_norm, mbstd=a.mbstd, g_upsample=a.g_upsample,
+                     label_smoothing=a.label_smoothing,
                      label_noise=a.label_noise, conditional=a.conditional, g_cond=a.g_cond,
                      d_cond=a.d_cond, data_b=a.data_b, d_width=a.d_width, blocks=a.blocks,
                      lambda_cycle=a.lambda_cycle, lambda_identity=a.lambda_identity,

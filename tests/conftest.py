@@ -45,3 +45,28 @@ def gray_folder(tmp_path):
     for i in range(40):
         Image.fromarray(_blob(rng, 16, 1)).save(root / f"{i:03d}.png")
     return root
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``ganforge ARGS...`` in this process (no interpreter + torch start-up per call) and
+    return a ``subprocess.CompletedProcess``. Tests of signals, torchrun and the
+    ``python -m ganforge`` entry point start a real process instead."""
+    import subprocess
+
+    from ganforge.cli import main
+
+    def run(*args: object, check: bool = True) -> subprocess.CompletedProcess:
+        argv = [str(a) for a in args]
+        capsys.readouterr()  # drop what the test printed before
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse: --help (0) or a usage error (2)
+            code = e.code if isinstance(e.code, int) else 2
+        out, err = capsys.readouterr()
+        p = subprocess.CompletedProcess(["ganforge", *argv], code, out, err)
+        if check and code != 0:
+            raise AssertionError(f"exit {code}\n{out}\n{err}")
+        return p
+
+    return run

@@ -1,4 +1,5 @@
-"""The command line, run from outside as a user would (subprocesses)."""
+"""The command line as a user runs it: arguments in, exit code and printed lines out (in-process
+through the ``cli`` fixture; Ctrl-C and torchrun in real processes)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,6 @@ from PIL import Image
 TINY = ["--size", "16", "--batch-size", "8", "--seed", "0"]
 
 
-def cli(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    # No timeout: tests assert behaviour, never wall time (a loaded machine is slow, not wrong).
-    p = subprocess.run([sys.executable, "-m", "ganforge", *map(str, args)], capture_output=True,
-                       text=True, **kw)
-    if check and p.returncode != 0:
-        raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
-    return p
-
-
 def test_help_shows_examples(capsys):
     from ganforge.cli import main
 
@@ -33,7 +25,7 @@ def test_help_shows_examples(capsys):
         assert e.value.code == 0 and "example" in capsys.readouterr().out
 
 
-def test_train_then_generate_end_to_end(image_folder, tmp_path):
+def test_train_then_generate_end_to_end(cli, image_folder, tmp_path):
     run = tmp_path / "run"
     p = cli("train", "dcgan", "--data", image_folder, "--epochs", "2", "--out", run, *TINY)
     assert p.stdout.strip() == str(run)
@@ -72,7 +64,7 @@ def test_train_then_generate_end_to_end(image_folder, tmp_path):
     (["generate", "/no/such/run"], "no such run folder"),
     (["generate", ".", "--n", "0"], "--n"),
 ])
-def test_wrong_arguments_exit_2_with_one_line(args, needle):
+def test_wrong_arguments_exit_2_with_one_line(cli, args, needle):
     p = cli(*args, check=False)
     assert p.returncode == 2, p.stderr
     lines = [x for x in p.stderr.splitlines() if x.strip()]
@@ -80,7 +72,7 @@ def test_wrong_arguments_exit_2_with_one_line(args, needle):
     assert needle in lines[0] and "Traceback" not in p.stderr
 
 
-def test_bad_images_warn_then_train(image_folder, tmp_path):
+def test_bad_images_warn_then_train(cli, image_folder, tmp_path):
     (image_folder / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
     p = cli("train", "dcgan", "--data", image_folder, "--max-steps", "1", "--out", tmp_path / "r",
             *TINY)
@@ -90,7 +82,7 @@ def test_bad_images_warn_then_train(image_folder, tmp_path):
     assert p.returncode == 2 and "broken.jpg" in p.stderr
 
 
-def test_ctrl_c_saves_and_resume_continues(image_folder, tmp_path):
+def test_ctrl_c_saves_and_resume_continues(cli, image_folder, tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "ganforge", "train", "mlp", "--data", str(image_folder), "--out",
@@ -113,7 +105,7 @@ def test_ctrl_c_saves_and_resume_continues(image_folder, tmp_path):
     assert load_state(run / "state.safetensors")["step"] == step + 3
 
 
-def test_data_list():
+def test_data_list(cli):
     out = cli("data").stdout
     for name in ("mnist-mini", "mnist", "fashion-mnist", "cifar10", "celeba"):
         assert name in out
@@ -139,7 +131,7 @@ def test_ddp_two_processes_on_cpu(image_folder, tmp_path):
     assert (run / "samples" / "epoch_0002.png").exists()
 
 
-def test_demo_prints_run_folder_and_contents(tmp_path):
+def test_demo_prints_run_folder_and_contents(cli, tmp_path):
     p = cli("demo", "--epochs", "1", "--out", tmp_path / "demo")
     assert "Run folder:" in p.stdout and "progress.gif" in p.stdout and "samples/" in p.stdout
     assert (tmp_path / "demo" / "generated_seed0.png").exists()

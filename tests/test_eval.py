@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -130,20 +128,17 @@ def test_eval_every_logs_metric_and_keeps_best(tmp_path):
     assert ganforge.load(run.path / "best" / "generator.safetensors").generate(2).shape == (2, 1, 28, 28)
 
 
-def test_cli_eval_end_to_end(tmp_path):
+def test_cli_eval_end_to_end(cli, tmp_path):
     run = tmp_path / "r"
     ganforge.train("mnist-fast", max_steps=5, out=run, batch_size=16, width=8, quiet=True)
     out = tmp_path / "scores.json"
-    p = subprocess.run([sys.executable, "-m", "ganforge", "eval", str(run), "--n", "300", "--json",
-                        str(out)], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
+    p = cli("eval", run, "--n", "300", "--json", out)
     for word in ("FID", "KID", "IS", "precision", "recall", "classes covered", "real vs real"):
         assert word in p.stdout
     res = json.loads(out.read_text())
     assert res["protocol"]["n"] == 300 and res["protocol"]["real"] == "mnist-mini"
     assert res["metrics"]["fid"]["value"] > res["metrics"]["fid"]["real_vs_real"]  # 5 steps: bad
-    p = subprocess.run([sys.executable, "-m", "ganforge", "eval", str(run), "--metrics", "fid,xyz"],
-                       capture_output=True, text=True)
+    p = cli("eval", run, "--metrics", "fid,xyz", check=False)
     assert p.returncode == 2 and "xyz" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 

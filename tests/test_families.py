@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _helpers import assert_same_state
 from PIL import Image
 
 import ganforge
@@ -79,14 +80,7 @@ def test_resume_is_bit_exact(family, image_folder, tmp_path):
     a = train_run(tiny(family, image_folder, epochs=2), tmp_path / "a", quiet=True)
     train_run(tiny(family, image_folder, epochs=1), tmp_path / "b", quiet=True)
     b = ganforge.train(out=tmp_path / "b", resume=True, epochs=2, quiet=True).path
-    sa, sb = read_training_state(a / "state.safetensors"), read_training_state(b / "state.safetensors")
-    assert sa["step"] == sb["step"] == 6
-    assert set(sa["recipe"]) == set(sb["recipe"])
-    for name, sd in sa["recipe"].items():
-        for k, v in sd.items():
-            if isinstance(v, torch.Tensor):
-                assert torch.equal(v, sb["recipe"][name][k]), f"{name}.{k}"
-    assert torch.equal(sa["rng"]["cpu"], sb["rng"]["cpu"])
+    assert_same_state(a, b, 6)
     losses = [{k: v for k, v in r.items() if k.endswith("_loss")}
               for r in ganforge.Run(a).metrics]
     assert losses == [{k: v for k, v in r.items() if k.endswith("_loss")}
@@ -164,17 +158,8 @@ def test_checkpoint_refuses_non_finite_weights(image_folder, tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("preset", ["mnist-vae", "celeba64-vae"])
-def test_vae_presets_end_to_end_from_the_cli(preset, image_folder, tmp_path):
+def test_vae_presets_end_to_end_from_the_cli(cli, preset, image_folder, tmp_path):
     """Train (tiny), then everything a user does with a run: grids, GIF, plot, generate, eval."""
-    import subprocess
-    import sys
-
-    def cli(*args):
-        p = subprocess.run([sys.executable, "-m", "ganforge", *map(str, args)], capture_output=True,
-                           text=True)
-        assert p.returncode == 0, p.stderr
-        return p
-
     run = tmp_path / "run"
     data = ["--data", image_folder, "--size", "16", "--batch-size", "8"] if preset == "celeba64-vae" \
         else ["--batch-size", "32", "--max-steps", "20"]

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _helpers import ctrl_c_after
 from safetensors.torch import load_file
 
 import ganforge
@@ -20,14 +17,6 @@ from ganforge.serialization import read_training_state
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = dict(size=16, batch_size=8, z_dim=8, width=4, grid_n=4, log_every=1, device="cpu")
-
-
-def cli(*args, check=True):
-    p = subprocess.run([sys.executable, "-m", "ganforge", *map(str, args)], capture_output=True,
-                       text=True)
-    if check and p.returncode != 0:
-        raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
-    return p
 
 
 def one_line_error(p, needle):
@@ -69,14 +58,14 @@ def test_old_run_folder_resumes_exactly_as_ganforge_0_1_did(old_run):
     assert cfg["family"] == "gan" and cfg["run"]["max_steps"] == 6  # rewritten in today's layout
 
 
-def test_cli_resume_needs_no_preset_and_says_where_it_is(run):
+def test_cli_resume_needs_no_preset_and_says_where_it_is(cli, run):
     p = cli("train", "--resume", run, "--epochs", "3")
     assert "resuming" in p.stderr and "from step 6 of 9" in p.stderr
     p = cli("train", "--resume", run)
     assert "already finished: step 9 of 9" in p.stderr and "done:" not in p.stderr
 
 
-def test_resume_applies_safe_changes_and_records_them(run, image_folder, tmp_path):
+def test_resume_applies_safe_changes_and_records_them(cli, run, image_folder, tmp_path):
     moved = tmp_path / "moved"
     shutil.move(str(image_folder), moved)
     p = cli("train", "--resume", run, "--epochs", "3", check=False)
@@ -94,12 +83,12 @@ def test_resume_applies_safe_changes_and_records_them(run, image_folder, tmp_pat
     (["--epochs", "1"], "past the asked target of 3 steps"),
     (["--max-steps", "2"], "past the asked target of 2 steps"),
 ])
-def test_resume_refuses_changes_to_what_the_run_learns(run, args, needle):
+def test_resume_refuses_changes_to_what_the_run_learns(cli, run, args, needle):
     one_line_error(cli("train", "--resume", run, *args, check=False), needle)
     assert read_training_state(run / "state.safetensors")["step"] == 6  # untouched
 
 
-def test_resume_refuses_another_preset(run):
+def test_resume_refuses_another_preset(cli, run):
     one_line_error(cli("train", "mnist-vae", "--resume", run, check=False), "not 'vae'")
 
 
@@ -108,7 +97,7 @@ def test_resume_refuses_another_preset(run):
     (json.dumps({"family": "gan", "run": {}}), "no 'model' section"),
     (None, "run.batch_size must be a whole number, got 'sixty'"),
 ])
-def test_broken_config_json_is_one_line(run, content, needle):
+def test_broken_config_json_is_one_line(cli, run, content, needle):
     cfg = run / "config.json"
     if content is None:
         d = json.loads(cfg.read_text())
@@ -128,7 +117,7 @@ def test_api_type_errors_are_one_line(image_folder):
         ganforge.train("dcgan", data=image_folder, bacth_size=8)
 
 
-def test_best_folder_generates_and_evaluates(tmp_path):
+def test_best_folder_generates_and_evaluates(cli, tmp_path):
     run = ganforge.train("mnist-fast", max_steps=10, out=tmp_path / "r", batch_size=16, width=8,
                          eval_every=1, eval_n=100, quiet=True, device="cpu").path
     best = run / "best"
@@ -150,26 +139,7 @@ def test_half_written_metrics_line_is_skipped_everywhere(run):
 
 
 def test_ctrl_c_keeps_the_losses_since_the_last_log_line(image_folder, tmp_path, monkeypatch):
-    from ganforge.families import FAMILIES
-
-    fam = FAMILIES.get("gan")
-
-    def build(*args):
-        recipe = fam.build(*args)
-        step = recipe.step
-
-        def step_then_interrupt(batch, i):
-            out = step(batch, i)
-            if i == 1:
-                os.kill(os.getpid(), signal.SIGINT)  # as a user's Ctrl-C, during step 2
-            return out
-
-        recipe.step = step_then_interrupt
-        return recipe
-
-    import dataclasses
-
-    monkeypatch.setitem(FAMILIES._items, "gan", dataclasses.replace(fam, build=build))
+    ctrl_c_after(monkeypatch, "gan", at=1)  # as a user's Ctrl-C, during step 2
     with pytest.raises(KeyboardInterrupt):
         ganforge.train("dcgan", data=image_folder, epochs=2, out=tmp_path / "r", quiet=True,
                        **{**TINY, "log_every": 100})
@@ -193,7 +163,7 @@ def test_threads_respect_the_user_then_the_machine(monkeypatch):
     assert env.choose_threads(1) == (1, "--threads")
 
 
-def test_the_thread_count_is_recorded_and_reused(run):
+def test_the_thread_count_is_recorded_and_reused(cli, run):
     cfg = json.loads((run / "config.json").read_text())["run"]
     assert cfg["threads"] == 2  # OMP_NUM_THREADS in the tests
     p = cli("train", "--resume", run, "--epochs", "3")

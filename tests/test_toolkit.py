@@ -3,15 +3,13 @@ n-critic, RMSprop + clipping, class-conditional training and generation, and the
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from _helpers import assert_same_state, hook_step
 from torch import nn
 
 import ganforge
@@ -95,6 +93,49 @@ def test_spectral_norm_bounds_the_largest_singular_value():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
 
 
+def test_minibatch_std_map_is_the_group_spread():
+    from ganforge.models.layers import MinibatchStd
+
+    x = torch.randn(8, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    out = MinibatchStd(4)(x)
+    assert out.shape == (8, 4, 2, 2) and torch.equal(out[:, :3], x)
+    # Groups are images {0, 2, 4, 6} and {1, 3, 5, 7}: each gets its group's mean feature std.
+    for first in (0, 1):
+        want = x[first::2].std(0, unbiased=False).mean()
+        assert torch.allclose(out[first::2, 3], want.expand(4, 2, 2), atol=1e-4)
+    same = MinibatchStd(4)(x[:1].expand(8, -1, -1, -1))
+    assert float(same[:, 3].max()) < 1e-3  # copies of one image: no spread
+    assert MinibatchStd(4)(x[:6]).shape == (6, 4, 2, 2)  # 6 images: groups of 3
+
+
+def test_minibatch_std_discriminator_sees_the_rest_of_the_batch(image_folder):
+    _, spec = build_family("dcgan", 16, 3, 8, 4, PairOptions(d_norm="none", mbstd=4))
+    assert spec.args["mbstd"] == 4  # a constructor argument: the saved D rebuilds as it was
+    D = spec.build().eval()
+    x = torch.randn(4, 3, 16, 16)
+    y = x.clone()
+    y[1] += 1.0
+    with torch.no_grad():
+        assert not torch.allclose(D(x)[0], D(y)[0])  # image 0's score depends on image 1
+    from ganforge.env import setup
+    from ganforge.families import DataInfo
+
+    cfg = _tiny(image_folder, sn=True, mbstd=4).model
+    recipe = FAMILIES.get("gan").build(cfg, DataInfo("x", 16, 3, 24), setup("cpu", "fp32", None), 10)
+    assert not recipe.d_batched  # real and fake are scored in separate batches
+
+
+def test_resize_conv_generator():
+    g, _ = build_family("dcgan", 64, 3, 8, 4, PairOptions(g_upsample="resize"))
+    G = g.build()
+    assert g.args["upsample"] == "resize"
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in G.modules()) == 1  # z -> 4x4 only
+    assert sum(isinstance(m, nn.Upsample) for m in G.modules()) == 4
+    assert G(torch.randn(2, 8)).shape == (2, 3, 64, 64)
+    g28, _ = build_family("dcgan", 28, 1, 8, 4, PairOptions(g_upsample="resize"))
+    assert g28.build()(torch.randn(2, 8)).shape == (2, 1, 28, 28)
+
+
 def _tiny(data, **kw):
     base = dict(data=str(data), size=16, batch_size=8, epochs=1, grid_n=4, log_every=1, device="cpu",
                 model="dcgan", z_dim=8, width=4)
@@ -133,6 +174,10 @@ def test_rmsprop_with_gradient_clipping(image_folder, tmp_path):
     (dict(optimizer="sgd"), "--optimizer must be adam or rmsprop"),
     (dict(d_cond="aux"), "--d-cond must be one of projection, acgan"),
     (dict(model="mlp", sn=True), "model mlp does not take spectral norm"),
+    (dict(model="mlp", mbstd=4), "model mlp has no minibatch-std layer"),
+    (dict(mbstd=1), "--mbstd must be 0"),
+    (dict(g_upsample="shuffle"), "--g-upsample must be one of convt, resize"),
+    (dict(model="mlp", g_upsample="resize"), "model mlp has no --g-upsample choice"),
 ])
 def test_bad_toolkit_settings_are_one_line_errors(bad, match, image_folder):
     with pytest.raises(GanforgeError, match=match):
@@ -167,23 +212,17 @@ def test_conditional_needs_labels(gray_folder):
                   quiet=True)
 
 
-def test_conditional_generate_cli(image_folder, tmp_path):
+def test_conditional_generate_cli(cli, image_folder, tmp_path):
     run = train_run(_tiny(image_folder, conditional=True, max_steps=2), tmp_path / "r", quiet=True)
-
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "ganforge", "generate", str(run), *map(str, args)],
-                              capture_output=True, text=True)
-
-    p = cli("--class", "b", "--n", "4", "--out", tmp_path / "b.png", "--out-dir", tmp_path / "bs")
-    assert p.returncode == 0, p.stderr
+    cli("generate", run, "--class", "b", "--n", "4", "--out", tmp_path / "b.png", "--out-dir",
+        tmp_path / "bs")
     assert (tmp_path / "b.png").is_file() and len(list((tmp_path / "bs").iterdir())) == 4
-    p = cli("--class", "7", "--n", "4", "--out", tmp_path / "x.png")
+    p = cli("generate", run, "--class", "7", "--n", "4", "--out", tmp_path / "x.png", check=False)
     assert p.returncode == 2 and not (tmp_path / "x.png").exists()
     assert p.stderr.strip().splitlines() == [
         "ganforge generate: error: class '7' is not one this model knows: a, b (or 0-1)"]
     plain = train_run(_tiny(image_folder, max_steps=1), tmp_path / "u", quiet=True)
-    p = subprocess.run([sys.executable, "-m", "ganforge", "generate", str(plain), "--class", "a"],
-                       capture_output=True, text=True)
+    p = cli("generate", plain, "--class", "a", check=False)
     assert p.returncode == 2 and "not class-conditional" in p.stderr
 
 
@@ -199,33 +238,24 @@ def test_mnist_cgan_draws_the_asked_digit(tmp_path):
 # ---- the guard ------------------------------------------------------------------------------
 
 
-def _poison_once(at: int, times: int = 1):
+def _poison(monkeypatch, at: int, times: int = 1) -> dict[str, int]:
     """The GAN family, but at step ``at`` (the first ``times`` times it gets there) its D's
     weights are blown up to NaN -- as a wild learning rate does."""
-    fam = FAMILIES.get("gan")
     hits = {"n": 0}
 
-    def build(*args):
-        recipe = fam.build(*args)
-        step = recipe.step
+    def before(recipe, i):
+        if i == at and hits["n"] < times:
+            hits["n"] += 1
+            with torch.no_grad():
+                for p in recipe.D.parameters():
+                    p.mul_(float("inf"))
 
-        def poisoned_step(batch, i):
-            if i == at and hits["n"] < times:
-                hits["n"] += 1
-                with torch.no_grad():
-                    for p in recipe.D.parameters():
-                        p.mul_(float("inf"))
-            return step(batch, i)
-
-        recipe.step = poisoned_step
-        return recipe
-
-    return dataclasses.replace(fam, build=build), hits
+    hook_step(monkeypatch, "gan", before=before)
+    return hits
 
 
 def test_guard_rolls_back_a_nan_and_finishes(image_folder, tmp_path, monkeypatch):
-    fam, hits = _poison_once(at=4)
-    monkeypatch.setitem(FAMILIES._items, "gan", fam)
+    hits = _poison(monkeypatch, at=4)
     run = train_run(_tiny(image_folder, epochs=3, lr=1e-3), tmp_path / "r", quiet=True)
     assert hits["n"] == 1
     state = read_training_state(run / "state.safetensors")
@@ -243,8 +273,7 @@ def test_guard_rolls_back_a_nan_and_finishes(image_folder, tmp_path, monkeypatch
 
 def test_guard_stops_after_three_recoveries_with_the_good_state_intact(image_folder, tmp_path,
                                                                       monkeypatch):
-    fam, hits = _poison_once(at=4, times=100)
-    monkeypatch.setitem(FAMILIES._items, "gan", fam)
+    hits = _poison(monkeypatch, at=4, times=100)
     run = tmp_path / "r"
     with pytest.raises(GanforgeError, match=r"diverged: .*nan.* by step 5, again after 3 recoveries; "
                                             r"the last good state \(step 3\)"):
@@ -354,13 +383,7 @@ def test_toolkit_preset_resumes_bit_exact(preset, image_folder, tmp_path):
     assert rec["step"] == 1 and math.isfinite(rec["d_loss"])
     train_run(_preset_cfg(preset, image_folder), tmp_path / "b", quiet=True)
     b = ganforge.train(out=tmp_path / "b", resume=True, epochs=2, quiet=True).path
-    sa, sb = read_training_state(a / "state.safetensors"), read_training_state(b / "state.safetensors")
-    assert sa["step"] == sb["step"] == 6
-    for name, sd in sa["recipe"].items():
-        for k, v in sd.items():
-            if isinstance(v, torch.Tensor):
-                assert torch.equal(v, sb["recipe"][name][k]), f"{name}.{k}"
-    assert torch.equal(sa["rng"]["cpu"], sb["rng"]["cpu"])
+    assert_same_state(a, b, 6)
 
 
 @pytest.mark.slow

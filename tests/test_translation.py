@@ -4,13 +4,12 @@ translator and the translate command (the family contract itself is in test_fami
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _helpers import assert_same_state, ctrl_c_after
 from PIL import Image
 
 import ganforge
@@ -216,7 +215,7 @@ def _tiny_cyclegan(tmp_path, **kw):
     return train_run(cfg, tmp_path / "run", quiet=True)
 
 
-def test_translate_end_to_end_keeps_names_and_sizes(tmp_path):
+def test_translate_end_to_end_keeps_names_and_sizes(cli, tmp_path):
     run = _tiny_cyclegan(tmp_path, eval_every=1, eval_n=50)
     evals = [r for r in ganforge.Run(run).metrics if "eval" in r]
     assert evals and evals[0]["eval"] == "pixels-kid50" and (run / "best" / "model.json").is_file()
@@ -225,17 +224,14 @@ def test_translate_end_to_end_keeps_names_and_sizes(tmp_path):
     _folder(src, ["a.png", "sub/b.jpg"], size=(37, 23))
     Image.new("L", (10, 30), 128).save(src / "gray.png")
     (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    p = subprocess.run([sys.executable, "-m", "ganforge", "translate", str(run), str(src), "--out",
-                        str(tmp_path / "out"), "--direction", "b2a"], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
+    p = cli("translate", run, src, "--out", tmp_path / "out", "--direction", "b2a")
     assert "translated 3 images (b2a)" in p.stdout and "skipped 1 unreadable file" in p.stdout
     assert "broken.png" in p.stderr
     with Image.open(tmp_path / "out" / "sub" / "b.jpg") as im:
         assert im.size == (37, 23)
     with Image.open(tmp_path / "out" / "gray.png") as im:
         assert im.size == (10, 30)
-    strict = subprocess.run([sys.executable, "-m", "ganforge", "translate", str(run), str(src), "--out",
-                             str(tmp_path / "out2"), "--strict"], capture_output=True, text=True)
+    strict = cli("translate", run, src, "--out", tmp_path / "out2", "--strict", check=False)
     assert strict.returncode == 2 and "broken.png" in strict.stderr and "--strict" in strict.stderr
     assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
     # Python: tensors of any size come back at their size; PIL images too.
@@ -244,15 +240,14 @@ def test_translate_end_to_end_keeps_names_and_sizes(tmp_path):
     assert t.translate(Image.new("RGB", (9, 13))).size == (9, 13)
 
 
-def test_translate_refusals(tmp_path):
+def test_translate_refusals(cli, tmp_path):
     cfg = resolve("pix2pix", data="mnist2color", size=16, batch_size=8, max_steps=2, width=4,
                   d_width=4, device="cpu", grid_n=8)
     run = train_run(cfg, tmp_path / "p2p", quiet=True)
     t = ganforge.load(run, device="cpu")
     with pytest.raises(GanforgeError, match="translates a2b only"):
         t.translate(torch.rand(1, 3, 16, 16), direction="b2a")
-    p = subprocess.run([sys.executable, "-m", "ganforge", "generate", str(run)], capture_output=True,
-                       text=True)
+    p = cli("generate", run, check=False)
     assert p.returncode == 2 and "error" in p.stderr and "Traceback" not in p.stderr
     layout = tmp_path / "h2z"
     for split in ("trainA", "trainB"):
@@ -307,44 +302,19 @@ def test_every_translation_preset_takes_a_finite_first_step(tmp_path):
 def test_a_decaying_run_interrupted_mid_way_resumes_bit_exact(tmp_path, monkeypatch):
     """Ctrl-C at step 2 of 6, then --resume: the same weights, optimizer moments, image pools
     and RNG as the run that was never stopped (the learning rate decays from step 3)."""
-    import dataclasses
-    import os
-    import signal
-
-    from ganforge.families import FAMILIES
     from ganforge.serialization import read_training_state
 
     kw = dict(data="mnist2color", size=16, batch_size=4, max_steps=6, width=4, d_width=4, blocks=1,
               pool_size=3, device="cpu", grid_n=4, log_every=1)
     a = train_run(resolve("cyclegan", **kw), tmp_path / "a", quiet=True)
-    fam = FAMILIES.get("cyclegan")
-
-    def build(*args):
-        recipe = fam.build(*args)
-        step = recipe.step
-
-        def step_then_interrupt(batch, i):
-            out = step(batch, i)
-            if i == 1:
-                os.kill(os.getpid(), signal.SIGINT)
-            return out
-
-        recipe.step = step_then_interrupt
-        return recipe
-
-    monkeypatch.setitem(FAMILIES._items, "cyclegan", dataclasses.replace(fam, build=build))
+    ctrl_c_after(monkeypatch, "cyclegan", at=1)
     with pytest.raises(KeyboardInterrupt):
         train_run(resolve("cyclegan", **kw), tmp_path / "b", quiet=True)
     monkeypatch.undo()
     assert read_training_state(tmp_path / "b" / "state.safetensors")["step"] == 2
     b = ganforge.train(out=tmp_path / "b", resume=True, quiet=True).path
-    sa, sb = read_training_state(a / "state.safetensors"), read_training_state(b / "state.safetensors")
-    assert sa["step"] == sb["step"] == 6
-    for name, sd in sa["recipe"].items():
-        for k, v in sd.items():
-            if isinstance(v, torch.Tensor):
-                assert torch.equal(v, sb["recipe"][name][k]), f"{name}.{k}"
-    assert int(sa["recipe"]["pool_a"]["count"]) == 3
+    assert_same_state(a, b, 6, rng=False)
+    assert int(read_training_state(a / "state.safetensors")["recipe"]["pool_a"]["count"]) == 3
 
 
 @pytest.mark.slow

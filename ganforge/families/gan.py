@@ -22,6 +22,7 @@ from ..env import Env
 from ..errors import GanforgeError
 from ..losses import LOSSES, gradient_penalty, r1_penalty, smooth_targets
 from ..models import MODELS, PairOptions, build_family
+from ..models.dcgan import UPSAMPLE
 from ..models.layers import COND_D, COND_G
 from .base import FAMILIES, Batch, DataInfo, Export, Family, has_batchnorm, make_ema
 
@@ -55,6 +56,12 @@ class GANConfig:
     # DiffAugment policy for D's inputs, e.g. "translation,cutout" ('' = off): data-efficient
     # training on small data sets (Zhao et al. 2020).
     diffaug: str = ""
+    # Minibatch standard deviation (Karras et al. 2018): D sees the spread of groups of this
+    # many images, so a G that draws one layout is caught (0 = off; 4 in ProGAN/StyleGAN).
+    mbstd: int = 0
+    # G's 2x layers: "convt" (Radford's transposed convs) or "resize" (nearest 2x + 3x3 conv,
+    # Odena et al. 2016: no fixed-position checkerboard, ~2.25x G's FLOPs).
+    g_upsample: str = "convt"
     conditional: bool = False  # class-conditional: needs labelled data
     g_cond: str = "embed"  # "embed" (label embedding beside z) or "cbn" (conditional BatchNorm)
     d_cond: str = "projection"  # "projection" (Miyato & Koyama 2018) or "acgan" (Odena et al.)
@@ -81,6 +88,8 @@ class GANConfig:
         need(self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}")
         need(self.gp >= 0 and self.r1 >= 0, "--gp and --r1 must be >= 0 (0 = off)")
         need(self.r1_every >= 1, f"--r1-every must be >= 1, got {self.r1_every}")
+        need(self.mbstd == 0 or self.mbstd >= 2, f"--mbstd must be 0 (off) or a group size >= 2, "
+             f"got {self.mbstd}")
         need(self.d_norm in ("auto", "batch", "none"),
              f"--d-norm must be auto, batch or none, not {self.d_norm!r}")
         need(not (self.update == "simultaneous" and (self.n_critic > 1 or self.gp or self.r1)),
@@ -91,6 +100,8 @@ class GANConfig:
         need(loss.targets or not (self.label_smoothing or self.label_noise),
              f"--loss {self.loss} has no targets to smooth or noise; drop label_smoothing/label_noise")
         need(self.z_dim >= 1 and self.width >= 1, "z_dim and width must be >= 1")
+        need(self.g_upsample in UPSAMPLE,
+             f"--g-upsample must be one of {', '.join(UPSAMPLE)}, not {self.g_upsample!r}")
         need(self.g_cond in COND_G, f"--g-cond must be one of {', '.join(COND_G)}, not {self.g_cond!r}")
         need(self.d_cond in COND_D, f"--d-cond must be one of {', '.join(COND_D)}, not {self.d_cond!r}")
         return self
@@ -112,7 +123,8 @@ class GANRecipe:
             raise GanforgeError(f"a conditional GAN needs labelled data; {data.name} has no labels "
                                 "(use mnist-mini or a folder with one sub-folder per class)")
         opts = PairOptions(num_classes=len(self.classes) if cfg.conditional else 0, g_cond=cfg.g_cond,
-                           d_cond=cfg.d_cond, spectral_norm=cfg.sn, d_norm=cfg.resolved_d_norm())
+                           d_cond=cfg.d_cond, spectral_norm=cfg.sn, d_norm=cfg.resolved_d_norm(),
+                           mbstd=cfg.mbstd, g_upsample=cfg.g_upsample)
         self.g_spec, self.d_spec = build_family(cfg.model, data.size, data.channels, cfg.z_dim,
                                                 cfg.width, opts)
         self.conditional = opts.num_classes > 0
@@ -120,9 +132,9 @@ class GANRecipe:
         # step on CPU); a no-op for the MLP.
         self.G = self.g_spec.build().to(env.device, memory_format=torch.channels_last)
         self.D = self.d_spec.build().to(env.device, memory_format=torch.channels_last)
-        # Without BatchNorm, D(real) and D(fake) are independent per image, so one forward pass
-        # over both halves computes the same thing with fewer, larger kernels.
-        self.d_batched = not has_batchnorm(self.D)
+        # Without BatchNorm (or a minibatch-std map), D(real) and D(fake) are independent per
+        # image, so one forward pass over both halves computes the same with larger kernels.
+        self.d_batched = not has_batchnorm(self.D) and not cfg.mbstd
         self.opt_g, self.opt_d = self._optimizer(self.G, cfg.lr_g), self._optimizer(self.D, cfg.lr_d)
         self.ema = make_ema(self.G, cfg.ema)
         self.state: dict[str, Any] = {"generator": self.G, "discriminator": self.D,

@@ -235,18 +235,12 @@ def evaluate(
                                  "real": real_acc, "n": n_eff}
     result = {
         "metrics": out,
-        "protocol": {
-            "features": ext.name, "features_why": why, "extractor_id": ext.ident, "n": n_eff,
-            "seed": seed, "image_size": size, "extractor_input": ext.size or size,
-            "resize": f"both sets at {size}px (real images: PIL Lanczos; generator output as is), "
-                      f"then bilinear antialiased to the extractor's {ext.size or size}px",
-            "real": real_set.name, "real_images": total,
-            "fake": "tensor" if isinstance(fake, torch.Tensor) else str(run if run is not None else fake),
-            "floor": f"real half B vs real half A (disjoint, same n), mean and std over {floor_splits} "
-                     "seeded splits",
-            "floor_splits": floor_splits,
-            "name": f"{ext.name}-fid{_short(n_eff)}",
-        },
+        "protocol": _protocol(
+            ext, why, n_eff, seed, size, floor_splits,
+            resize=f"both sets at {size}px (real images: PIL Lanczos; generator output as is), "
+                   f"then bilinear antialiased to the extractor's {ext.size or size}px",
+            real=real_set.name, real_images=total,
+            fake="tensor" if isinstance(fake, torch.Tensor) else str(run if run is not None else fake)),
     }
     if is_pool is not None and "is" in out:
         result["protocol"]["is_real"] = "held-out digits only (never seen by the digits extractor)"
@@ -349,21 +343,27 @@ def _evaluate_translation(model: Any, rd: Any, names: list[str], features: str |
                                           "direction": "b2a"}
     result = {
         "metrics": out,
-        "protocol": {
-            "features": ext.name, "features_why": why, "extractor_id": ext.ident, "n": n_eff,
-            "seed": seed, "image_size": model.size, "extractor_input": ext.size or model.size,
-            "translation": f"a2b of {n_eff} held-out {pair.domains[0]} images, evenly spaced "
-                           f"({pair.source.get('held_out_by') or pair.source.get('held_out_from')})",
-            "real": f"{pair.name}: domain B ({pair.domains[1]}), training + held-out",
-            "real_images": len(real_b), "fake": str(rd.path),
-            "floor": f"real half B vs real half A (disjoint, same n), mean and std over {floor_splits} "
-                     "seeded splits",
-            "floor_splits": floor_splits, "name": f"{ext.name}-fid{_short(n_eff)}",
-        },
+        "protocol": _protocol(
+            ext, why, n_eff, seed, model.size, floor_splits,
+            translation=f"a2b of {n_eff} held-out {pair.domains[0]} images, evenly spaced "
+                        f"({pair.source.get('held_out_by') or pair.source.get('held_out_from')})",
+            real=f"{pair.name}: domain B ({pair.domains[1]}), training + held-out",
+            real_images=len(real_b), fake=str(rd.path)),
     }
     if json_out:
         write_json(Path(json_out), result)
     return result
+
+
+def _protocol(ext: Extractor, why: str, n: int, seed: int, size: int, floor_splits: int,
+              **what: Any) -> dict[str, Any]:
+    """How a score was made, saved beside it: the extractor, n, seed, sizes and the floor's
+    splits, plus ``what`` was compared (the real and fake sets, how they were resized)."""
+    return {"features": ext.name, "features_why": why, "extractor_id": ext.ident, "n": n,
+            "seed": seed, "image_size": size, "extractor_input": ext.size or size, **what,
+            "floor": f"real half B vs real half A (disjoint, same n), mean and std over {floor_splits} "
+                     "seeded splits",
+            "floor_splits": floor_splits, "name": f"{ext.name}-fid{_short(n)}"}
 
 
 def _heldout_digits(real: Any, total: int) -> np.ndarray | None:

@@ -70,9 +70,12 @@ class PairOptions:
     d_cond: str = "projection"  # "projection" (Miyato & Koyama) or "acgan" (auxiliary classifier)
     spectral_norm: bool = False  # on every conv/linear layer of D
     d_norm: str = "batch"  # "batch" or "none" (no BatchNorm in D)
+    mbstd: int = 0  # > 0: a minibatch standard-deviation map in D over groups of this size
+    g_upsample: str = "convt"  # G's 2x layers: "convt" (transposed conv) or "resize" (+ conv)
 
     def refuse(self, model: str, *, conditional: bool = False, spectral_norm: bool = True,
-               d_norms: tuple[str, ...] = ("batch", "none")) -> None:
+               d_norms: tuple[str, ...] = ("batch", "none"), mbstd: bool = False,
+               upsample: bool = False) -> None:
         """Raise a one-line error for an option model ``model`` lacks."""
         if self.num_classes and not conditional:
             raise GanforgeError(f"model {model} has no class-conditional form; use --model dcgan "
@@ -82,6 +85,11 @@ class PairOptions:
         if self.d_norm not in d_norms:
             raise GanforgeError(f"model {model}'s discriminator takes d_norm {' or '.join(d_norms)}, "
                                 f"not {self.d_norm!r}")
+        if self.g_upsample != "convt" and not upsample:
+            raise GanforgeError(f"model {model} has no --g-upsample choice; use --model dcgan")
+        if self.mbstd and not mbstd:
+            raise GanforgeError(f"model {model} has no minibatch-std layer; use --model dcgan or "
+                                "drop --mbstd")
 
 
 MODELS: Registry = Registry("model")
@@ -119,7 +127,7 @@ def dcgan_family(size: int, channels: int, z_dim: int, width: int = 64,
                  opts: PairOptions = PairOptions()) -> tuple[NetSpec, NetSpec]:
     """Radford et al.'s DCGAN for 28/32/64/128 px (the face-GAN tutorials' network)."""
     DCGANGenerator.check_size(size)
-    opts.refuse("dcgan", conditional=True)
+    opts.refuse("dcgan", conditional=True, mbstd=True, upsample=True)
     g_args: dict[str, Any] = dict(z_dim=z_dim, size=size, channels=channels, width=width)
     d_args: dict[str, Any] = dict(size=size, channels=channels, width=width)
     if opts.num_classes:  # only then, so unconditional specs read as in ganforge 0.1
@@ -129,6 +137,10 @@ def dcgan_family(size: int, channels: int, z_dim: int, width: int = 64,
         d_args["norm"] = opts.d_norm
     if opts.spectral_norm:
         d_args["spectral_norm"] = True
+    if opts.mbstd:
+        d_args["mbstd"] = opts.mbstd
+    if opts.g_upsample != "convt":
+        g_args["upsample"] = opts.g_upsample
     return NetSpec("DCGANGenerator", g_args), NetSpec("DCGANDiscriminator", d_args)
 
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import GanforgeError
-from .layers import COND_G, ClassHead, CondBatchNorm2d, FastDropout, spectral_normalize
+from .layers import COND_G, ClassHead, CondBatchNorm2d, FastDropout, MinibatchStd, spectral_normalize
 
 
 def _keras_init(module: nn.Module) -> None:
@@ -100,7 +100,8 @@ def _levels(size: int) -> tuple[int, int]:
 
 
 class DCGANGenerator(nn.Module):
-    """z -> ConvT to base x base -> (ConvT 4x4 s2, BN, ReLU) * n -> tanh image.
+    """z -> ConvT to base x base -> (ConvT 4x4 s2, BN, ReLU) * n -> tanh image (``upsample=
+    "resize"``: nearest 2x + Conv 3x3 in place of each ConvT 4x4 s2).
 
     Conditional (``num_classes`` > 0): ``cond="embed"`` concatenates the one-hot label to z
     (Mirza & Osindero 2014; the first layer's weights are then the label embedding). A learned
@@ -109,10 +110,13 @@ class DCGANGenerator(nn.Module):
     """
 
     def __init__(self, z_dim: int, size: int, channels: int, width: int = 64, num_classes: int = 0,
-                 cond: str = "embed") -> None:
+                 cond: str = "embed", upsample: str = "convt") -> None:
         super().__init__()
         if cond not in COND_G:
             raise GanforgeError(f"generator conditioning must be one of {', '.join(COND_G)}, not {cond!r}")
+        if upsample not in UPSAMPLE:
+            raise GanforgeError(f"generator upsampling must be one of {', '.join(UPSAMPLE)}, "
+                                f"not {upsample!r}")
         self.z_dim, self.num_classes = z_dim, num_classes
         base, n = _levels(size)
         ch = width * 2 ** (n - 1)
@@ -126,10 +130,9 @@ class DCGANGenerator(nn.Module):
         layers: list[nn.Module] = [nn.ConvTranspose2d(z_in, ch, base, 1, 0, bias=False), norm(ch),
                                    nn.ReLU(True)]
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), norm(ch // 2),
-                       nn.ReLU(True)]
+            layers += [*_up(ch, ch // 2, upsample), norm(ch // 2), nn.ReLU(True)]
             ch //= 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [*_up(ch, channels, upsample), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         _dcgan_init(self)
 
@@ -145,6 +148,19 @@ class DCGANGenerator(nn.Module):
         for m in self.net:
             x = m(x, _need_labels(y, self)) if isinstance(m, CondBatchNorm2d) else m(x)
         return x
+
+
+UPSAMPLE = ("convt", "resize")
+
+
+def _up(c_in: int, c_out: int, how: str) -> list[nn.Module]:
+    """A 2x upsampling layer: Radford's 4x4 stride-2 transposed conv, or nearest-neighbour
+    resize then a 3x3 conv (Odena et al. 2016): every output pixel is made by the same kernel,
+    where a transposed conv uses a different sub-kernel per pixel parity and so easily learns a
+    fixed-position checkerboard (the resize costs ~2.25x the FLOPs)."""
+    if how == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)]
+    return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)]
 
 
 def _need_labels(y: torch.Tensor | None, net: nn.Module) -> torch.Tensor:
@@ -181,18 +197,21 @@ class DCGANDiscriminator(nn.Module):
 
     Conditional (``num_classes`` > 0): a projection head adds <embed(y), sum-pooled features>
     to the logit, or (``cond="acgan"``) an auxiliary classifier returns class logits beside it:
-    the output is then (N, 1 + K), column 0 the real/fake logit.
+    the output is then (N, 1 + K), column 0 the real/fake logit. ``mbstd`` > 0 gives the logit
+    conv a minibatch standard-deviation map over groups of that many images.
     """
 
     def __init__(self, size: int, channels: int, width: int = 64, num_classes: int = 0,
-                 cond: str = "projection", norm: str = "batch", spectral_norm: bool = False) -> None:
+                 cond: str = "projection", norm: str = "batch", spectral_norm: bool = False,
+                 mbstd: int = 0) -> None:
         super().__init__()
         self.num_classes, self.cond = num_classes, cond
         if num_classes and cond == "concat":  # one-hot label maps as extra input channels
             channels += num_classes
         layers, ch, base = down_layers(size, channels, width, norm)
+        self.mbstd = MinibatchStd(mbstd) if mbstd else None
         # One Sequential, the logit conv last: the state-dict keys of ganforge 0.1's networks.
-        self.net = nn.Sequential(*layers, nn.Conv2d(ch, 1, base, 1, 0))
+        self.net = nn.Sequential(*layers, nn.Conv2d(ch + (1 if mbstd else 0), 1, base, 1, 0))
         self.head = ClassHead(ch if cond == "projection" else ch * base * base, num_classes, cond) \
             if num_classes and cond != "concat" else None
         _dcgan_init(self)
@@ -204,7 +223,7 @@ class DCGANDiscriminator(nn.Module):
             maps = F.one_hot(_need_labels(y, self), self.num_classes).to(x.dtype)
             x = torch.cat([x, maps[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)
         h = self.net[:-1](x)
-        logit = self.net[-1](h).view(-1)
+        logit = self.net[-1](h if self.mbstd is None else self.mbstd(h)).view(-1)
         if self.head is None:
             return logit
         if self.head.mode == "projection":

@@ -45,6 +45,34 @@ def spectral_normalize(net: nn.Module) -> nn.Module:
     return net
 
 
+class MinibatchStd(nn.Module):
+    """One extra feature map: the standard deviation of the features across groups of
+    ``group`` images, averaged to one number per group (Karras et al. 2018, ProGAN).
+
+    Why: D sees how varied a batch is, so a generator that draws one layout (every face in the
+    same pose and place, however its colours vary) is caught. A batch not divisible by
+    ``group`` uses its largest divisor below it. Real and fake must be scored in separate
+    batches, or the statistic would mix them.
+    """
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        if group < 2:
+            raise ValueError(f"minibatch-std group must be >= 2, got {group}")
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = next(k for k in range(min(self.group, n), 0, -1) if n % k == 0)
+        y = x.float().reshape(g, n // g, c, h, w)  # image i joins group i mod (n / g)
+        y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # (n / g,)
+        y = y.to(x.dtype).repeat(g).view(n, 1, 1, 1).expand(n, 1, h, w)
+        return torch.cat([x, y], 1)
+
+    def extra_repr(self) -> str:
+        return f"group={self.group}"
+
+
 class CondBatchNorm2d(nn.Module):
     """BatchNorm whose gain and bias are looked up per class (conditional BN, de Vries et al.
     2017; the SNGAN/BigGAN generators' conditioning). Starts as plain BN: gains 1, biases 0."""
