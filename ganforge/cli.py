@@ -260,10 +260,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", type=Path, metavar="FILE", help="also write every number as JSON")
     ev.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
 
-    dt = sub.add_parser("data", help="list data sets, or download one ahead of time",
+    dt = sub.add_parser("data", help="list data sets and prepared sets; download or prepare ahead",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
-                        epilog="examples:\n  ganforge data\n  ganforge data --fetch mnist\n")
+                        epilog="examples:\n  ganforge data\n  ganforge data --fetch mnist\n"
+                               "  ganforge data --prepare ~/ffhq.zip --size 256   # decode once, now\n"
+                               "  ganforge data --delete all                     # free the disk\n")
     dt.add_argument("--fetch", metavar="NAME", help="download and check this data set now")
+    dt.add_argument("--prepare", metavar="DIR|ZIP", help="decode this folder or zip once into a "
+                    "memory-mapped prepared set (what training does on first use)")
+    dt.add_argument("--size", type=_positive, metavar="PX", help="with --prepare: the image side "
+                    "training will ask for (default 64)")
+    dt.add_argument("--channels", type=int, choices=(1, 3), help="with --prepare: 1 or 3 (default: "
+                    "what the images have)")
+    dt.add_argument("--fit", choices=("crop", "pad"), default="crop", help="with --prepare: "
+                    "non-square images: crop (default) or pad")
+    dt.add_argument("--delete", metavar="KEY|SRC|all", help="delete prepared sets by key, by source "
+                    "path, or all of them")
     return p
 
 
@@ -418,8 +430,26 @@ def _cmd_eval(a: argparse.Namespace) -> int:
 
 
 def _cmd_data(a: argparse.Namespace) -> int:
-    from .data import data_dir, describe, load_data
+    from .data import data_dir, delete_prepared, describe, list_prepared, load_data
 
+    if a.prepare:
+        from .data import DATASETS
+
+        if a.prepare in DATASETS and a.prepare != "celeba":
+            raise GanforgeError(f"--prepare {a.prepare}: a registered set held in memory as arrays; "
+                                "only folders, zips (and celeba) are prepared")
+        size = a.size or 64
+        ds = load_data(a.prepare, size, a.channels, a.fit, cache=True)
+        src = str(Path(a.prepare).expanduser().resolve())
+        where = next((s for s in list_prepared() if s["source"] == src), None)
+        print(f"{a.prepare}: {len(ds)} images at {size}px ready in {data_dir() / 'prepared'}"
+              + (f" ({_mb(where['bytes'])})" if where else ""))
+        return 0
+    if a.delete:
+        gone = delete_prepared(a.delete)
+        print(f"deleted {len(gone)} prepared set{'s' if len(gone) != 1 else ''}"
+              + (f": {', '.join(gone)}" if gone else ""))
+        return 0
     if a.fetch:
         from .data import DATASETS, PAIRSETS, load_domains
 
@@ -442,9 +472,23 @@ def _cmd_data(a: argparse.Namespace) -> int:
     print("translation (two domains; cyclegan and pix2pix):")
     for name, doc in describe_pairs():
         print(f"  {name:15s} {doc}")
+    prepared = list_prepared()
+    print(f"\nprepared sets (decoded once, memory-mapped) in {data_dir() / 'prepared'}:"
+          + ("" if prepared else " none yet"))
+    for s in prepared:
+        part = f" [{s['part']}]" if s["part"] else ""
+        print(f"  {s['key']}  {s['source']}{part}  {s['images']} images, {s['size']}px, "
+              f"{s['channels']}ch, {_mb(s['bytes'])}")
+    if prepared:
+        print(f"  total {_mb(sum(s['bytes'] for s in prepared))}; free it with ganforge data --delete "
+              "KEY|SRC|all")
     print(f"\ndownloads are cached in {data_dir()} (set GANFORGE_DATA to change); any image "
           "folder or .zip of images works as --data too")
     return 0
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
 
 def main(argv: list[str] | None = None) -> int:

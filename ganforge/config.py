@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .data import resolve_source
 from .errors import GanforgeError
 from .families import FAMILIES
 from .models import MODELS
@@ -29,6 +30,9 @@ class RunConfig:
     channels: int | None = None  # 1 or 3; None: what the data has
     fit: str = "crop"  # non-square images: "crop" (center) or "pad"
     strict: bool = False  # refuse bad image files instead of skipping them
+    # Decode a folder or zip once into a memory-mapped prepared set under the data directory
+    # (ganforge data); False: --no-cache, decode into memory every start.
+    cache: bool = True
     epochs: int = 5
     max_steps: int | None = None  # stop after this many optimizer steps, whatever the epoch
     batch_size: int = 128  # global batch (split across DDP processes)
@@ -285,17 +289,25 @@ def resolve(preset: str | None = None, **overrides: Any) -> Config:
     if run.get("data") == "":
         raise GanforgeError(f"preset {preset} has no default data: pass --data FOLDER|ZIP "
                             f"({PRESETS.get(preset).doc})")
-    if FAMILIES.get(family).data == "images" and run.get("data_b"):
+    _absolute_paths(run)
+    cfg = Config(build(RunConfig, {**run, "family": family}), build(FAMILIES.get(family).config, model))
+    if run.get("data_b") and FAMILIES.get(family).data_kind(cfg.model) not in ("paired", "unpaired"):
         raise GanforgeError(f"--data-b: family {family!r} trains on one image set; --data-b is for "
                             "cyclegan and pix2pix")
-    return Config(build(RunConfig, {**run, "family": family}),
-                  build(FAMILIES.get(family).config, model)).validate()
+    return cfg.validate()
+
+
+def _absolute_paths(run: dict[str, Any]) -> None:
+    """Data folders and zips as absolute paths, so resume and eval find them from anywhere."""
+    for key in ("data", "data_b"):
+        if isinstance(run.get(key), str):
+            run[key] = resolve_source(run[key])
 
 
 # Run settings a resumed run may change: where and how fast it runs, and how long, never what
 # it learns. Everything else (networks, optimizer, batch, data size, seed) is fixed by the state.
-RESUMABLE = ("device", "data", "data_b", "strict", "epochs", "max_steps", "threads", "eval_every", "eval_n",
-             "log_every", "checkpoint_minutes", "precision", "guard")
+RESUMABLE = ("device", "data", "data_b", "strict", "cache", "epochs", "max_steps", "threads",
+             "eval_every", "eval_n", "log_every", "checkpoint_minutes", "precision", "guard")
 
 
 def resume_config(saved: Config, preset: str | None = None, **overrides: Any) -> Config:
@@ -313,6 +325,7 @@ def resume_config(saved: Config, preset: str | None = None, **overrides: Any) ->
     if preset in PRESETS and saved.run.preset == preset:
         asked = {k: v for k, v in asked.items() if k in overrides}  # the preset's own values stand
     run_ask, model_ask = split_settings(saved.family, asked)
+    _absolute_paths(run_ask)
     new_run, new_model = as_dict(saved.run), as_dict(saved.model)
     if "epochs" in run_ask and "max_steps" not in run_ask:
         run_ask["max_steps"] = None  # a new epoch target replaces an old step cap

@@ -74,11 +74,12 @@ def choose_threads(requested: int | None, local_world: int = 1) -> tuple[int, st
     """Intra-op CPU threads for training, and why.
 
     ``--threads`` (or the count a resumed run recorded) wins; then ``OMP_NUM_THREADS``; else the
-    usable cores shared by this machine's processes, less the cores other work keeps busy right
-    now. Measured on 2 cores (README "Threads", benchmarks/threads.py): alone, 2 threads beat 1
-    (466 vs 284 img/s); two runs side by side at 2 threads each crawl at 19 img/s each, at 1
-    thread each they make 310 img/s each. The count is recorded in config.json, so a resumed
-    run uses the same one (exact resume needs it) unless --threads says otherwise.
+    usable cores (the affinity mask) shared by this machine's processes. Never the machine's
+    load at start: the thread count changes how float sums are split, so a count taken from a
+    load sample gave the same command and seed different weights (max |dw| 0.0076) depending
+    on what else ran when it started. Contention is warned about (:func:`contention_warning`),
+    and ``--threads`` is the user's way to trade. The count is recorded in config.json, so a
+    resumed run uses the same one unless --threads says otherwise.
     """
     if requested:
         return requested, "--threads"
@@ -86,23 +87,28 @@ def choose_threads(requested: int | None, local_world: int = 1) -> tuple[int, st
     if env.isdigit() and int(env) > 0:
         return int(env), "OMP_NUM_THREADS"
     cores = max(1, usable_cores() // max(local_world, 1))
-    if local_world > 1:  # the other busy processes are this run's own ranks
+    if local_world > 1:
         return cores, f"{cores} cores per process"
-    busy = other_cpu_use()
-    n = max(1, min(cores, round(cores - busy)))
-    return n, (f"{usable_cores()} cores, {busy:.1f} busy with other work" if n < cores
-               else f"{cores} cores")
+    return cores, f"{cores} cores"
 
 
 def contention_warning(threads: int) -> str | None:
-    """A warning when other work keeps the CPU busy beyond what ``threads`` leaves free."""
+    """A warning when other work keeps the CPU busy beyond what ``threads`` leaves free.
+
+    Measured on 2 cores (README "Threads", benchmarks/threads.py): alone, 2 threads beat 1
+    (466 vs 284 img/s); two runs side by side at 2 threads each crawl at 19 img/s each, at 1
+    thread each they make 310 img/s each.
+    """
     busy = other_cpu_use()
     cores = usable_cores()
     if busy < 0.5 or threads + busy <= cores + 0.5:
         return None
-    return (f"warning: other work keeps {busy:.1f} of {cores} cores busy; with {threads} threads "
-            "this run and that work can slow each other many times over (README 'Threads'); "
-            "--threads 1, or one job at a time, is faster")
+    advice = (f"--threads {max(1, round(cores - busy))} (same seed, other weights: the thread "
+              "count is part of a run's arithmetic), or one job at a time, is faster"
+              if threads > 1 else "one job at a time is faster")
+    return (f"warning: other work keeps {busy:.1f} of {cores} cores busy; with {threads} "
+            f"thread{'s' if threads > 1 else ''} this run and that work can slow each other many "
+            f"times over (README 'Threads'); {advice}")
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,16 @@ from PIL import Image
 
 
 @pytest.fixture(autouse=True)
-def _isolated_data_dir(tmp_path_factory, monkeypatch):
-    """No test may touch the user's cache or the internet: downloads go to a temp folder."""
-    monkeypatch.setenv("GANFORGE_DATA", str(tmp_path_factory.mktemp("data")))
-    # One fixed thread count: bit-exact comparisons between runs must not depend on what else
-    # the machine happened to run when each started (the auto choice is tested on its own).
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+def _isolated_data_dir(tmp_path_factory):
+    """No test may touch the user's cache or the internet: downloads and prepared sets go to a
+    temp folder. Its own MonkeyPatch, so a test's ``monkeypatch.undo()`` keeps the isolation."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GANFORGE_DATA", str(tmp_path_factory.mktemp("data")))
+    # One fixed thread count, as a user's --threads would be (the automatic count is the usable
+    # cores whatever the load; tests/test_prepared.py checks it).
+    mp.setenv("OMP_NUM_THREADS", "2")
+    yield
+    mp.undo()
 
 
 def _blob(rng: np.random.Generator, size: int, channels: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from torch import nn
 import ganforge
 from ganforge.config import resolve
 from ganforge.errors import GanforgeError
-from ganforge.families import FAMILIES
+from ganforge.families import FAMILIES, Reason
 from ganforge.losses import LOSSES, gradient_penalty, r1_penalty
 from ganforge.models import PairOptions, build_family
 from ganforge.serialization import read_training_state
@@ -205,7 +205,7 @@ def test_conditional_run_generates_the_asked_class_shape(g_cond, d_cond, image_f
 
 
 def test_conditional_needs_labels(gray_folder):
-    with pytest.raises(GanforgeError, match="a conditional GAN needs labelled data; .* has no labels"):
+    with pytest.raises(GanforgeError, match="a conditional model needs labelled data; .* has no labels"):
         train_run(_tiny(gray_folder, conditional=True, max_steps=1), None, quiet=True)
     with pytest.raises(GanforgeError, match="model dcgan28 has no class-conditional form"):
         train_run(_tiny("mnist-mini", size=28, model="dcgan28", conditional=True, max_steps=1), None,
@@ -302,7 +302,7 @@ def test_guard_detects_a_collapse():
     collapsed = diverse[:1].expand(128, -1, -1, -1) + 0.01 * torch.rand(128, 1, 16, 16, generator=rng)
     assert diversity(collapsed) < 0.1 * diversity(diverse)
     trouble = guard.check_preview(_Sampler(collapsed), 20)
-    assert trouble is not None and trouble.reason == "collapse" and "step 20" in trouble.what
+    assert trouble is not None and trouble.reason is Reason.COLLAPSE and "step 20" in trouble.what
     # A run that never was diverse (a fresh generator) is not called collapsed.
     assert Guard(object(), real, "folder", seed=0).check_preview(_Sampler(collapsed), 5) is None
 
@@ -320,18 +320,33 @@ def test_guard_detects_digit_class_collapse():
     assert trouble is not None and "1 of 10 digit classes" in trouble.what
 
 
-def test_guard_detects_a_discriminator_that_won():
+def test_guard_acts_on_a_health_check_that_keeps_failing():
     class Recipe:
-        def dominated(self, rec):
-            return rec["d_loss"] < 0.01
+        def health(self, rec):
+            return "the discriminator has won outright" if rec["d_loss"] < 0.01 else None
 
-    guard = Guard(Recipe(), torch.zeros(4, 1, 8, 8, dtype=torch.uint8), "folder", seed=0, won_steps=100)
+    guard = Guard(Recipe(), torch.zeros(4, 1, 8, 8, dtype=torch.uint8), "folder", seed=0, bad_steps=100)
     assert guard.check_log({"step": 20, "d_loss": 0.001}) is None
     assert guard.check_log({"step": 40, "d_loss": 0.5}) is None  # the stretch is broken
     for step in (60, 80, 100, 120, 140):
         assert guard.check_log({"step": step, "d_loss": 0.001}) is None
     trouble = guard.check_log({"step": 160, "d_loss": 0.001})
-    assert trouble is not None and trouble.reason == "d_won" and "since step 60" in trouble.what
+    assert trouble is not None and trouble.reason is Reason.UNHEALTHY
+    assert "won outright since step 60" in trouble.what
+
+
+def test_every_family_meets_the_guard_contract(image_folder):
+    """The guard calls health() and recover() on every recipe: no getattr, no family words."""
+    import inspect
+
+    from ganforge.training import guard as guard_module
+
+    src = inspect.getsource(guard_module)
+    assert "getattr(" not in src and "discriminator" not in src and "d_loss" not in src
+    for name in FAMILIES.names():
+        recipe = FAMILIES.get(name).build
+        for method in ("health", "recover", "step", "export"):
+            assert callable(getattr(recipe, method, None)), f"{name} has no {method}()"
 
 
 def test_gan_recipe_remedies(image_folder):
@@ -341,11 +356,11 @@ def test_gan_recipe_remedies(image_folder):
     env = setup("cpu", "fp32", None)
     cfg = _tiny(image_folder, r1=2.0).model
     recipe = FAMILIES.get("gan").build(cfg, DataInfo("x", 16, 3, 24), env, 10)
-    assert recipe.recover("d_won") == "R1 gamma raised to 4"
+    assert recipe.recover(Reason.UNHEALTHY) == "R1 gamma raised to 4"
     assert recipe.r1_gamma == 4.0
-    assert recipe.recover("nan").startswith("learning rate halved (lr_g 0.0001, lr_d 0.0001")
-    assert recipe.dominated({"d_loss": 0.001, "d_real": 0.999, "d_fake": 0.001})
-    assert not recipe.dominated({"d_loss": 0.5, "d_real": 0.7, "d_fake": 0.3})
+    assert recipe.recover(Reason.NAN).startswith("learning rate halved (lr_g 0.0001, lr_d 0.0001")
+    assert "won outright" in recipe.health({"d_loss": 0.001, "d_real": 0.999, "d_fake": 0.001})
+    assert recipe.health({"d_loss": 0.5, "d_real": 0.7, "d_fake": 0.3}) is None
     assert np.isclose(recipe.opt_d.param_groups[0]["lr"], 1e-4)
 
 

@@ -193,7 +193,7 @@ def test_read_only_outputs_are_one_line_before_work(tmp_path, monkeypatch, capsy
     ro = tmp_path / "ro"
     ro.mkdir()
     _read_only(monkeypatch, ro)
-    monkeypatch.setattr("ganforge.training.loop.load_data", lambda *a, **k: pytest.fail("loaded data first"))
+    monkeypatch.setattr("ganforge.training.loop.open_data", lambda *a, **k: pytest.fail("loaded data first"))
     code, _, err = run_cli(capsys, "train", "dcgan", "--data", image_folder, "--out", ro / "run")
     one_line(code, err, "cannot write into")
     code, _, err = run_cli(capsys, "demo", "--out", ro / "demo")
@@ -219,6 +219,18 @@ def test_read_only_data_cache(tmp_path, monkeypatch):
     (ro / "mnist").mkdir()
     with pytest.raises(GanforgeError, match="read-only; set GANFORGE_DATA"):
         load_data("mnist", 28)
+
+
+def test_a_read_only_data_dir_decodes_into_memory_with_a_warning(tmp_path, monkeypatch, capsys,
+                                                                 image_folder):
+    ro = tmp_path / "cache"
+    ro.mkdir()
+    monkeypatch.setenv("GANFORGE_DATA", str(ro))
+    _read_only(monkeypatch, ro / "prepared")
+    (ro / "prepared").mkdir()
+    ds = load_data(image_folder, 16, cache=True)
+    assert len(ds) == 24 and not any((ro / "prepared").iterdir())
+    assert "cannot write prepared sets" in capsys.readouterr().err
 
 
 def test_disk_full_during_training_keeps_the_last_good_state(image_folder, tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ from ..registry import Registry
 from . import builtin
 from .download import Resource, data_dir, fetch
 from .images import IMAGE_EXTENSIONS, _stderr, load_image_files, native_size, to_array
+from .prepared import delete_prepared, list_prepared, prepared_images
 
 
 @dataclass
@@ -96,16 +97,22 @@ def _cifar10(size: int, channels: int | None = None, **_: object) -> ImageSet:
 @DATASETS.register("celeba")
 def _celeba(
     size: int, channels: int | None = None, strict: bool = False, limit: int | None = None,
-    quiet: bool = False, **_: object,
+    quiet: bool = False, cache: bool = False, **_: object,
 ) -> ImageSet:
     """CelebA aligned faces: 178x178 center crop, resized (downloaded once, 1.4 GB)."""
-    return _folder(builtin.celeba_archive(), size, channels or 3, "crop", strict, limit, quiet, "celeba")
+    return _folder(builtin.celeba_archive(), size, channels or 3, "crop", strict, limit, quiet, "celeba",
+                   cache)
 
 
 def _folder(path: Path, size: int, channels: int | None, fit: str, strict: bool,
-            limit: int | None, quiet: bool = False, name: str | None = None) -> ImageSet:
+            limit: int | None, quiet: bool = False, name: str | None = None,
+            cache: bool = False) -> ImageSet:
     warn = (lambda msg: None) if quiet else _stderr
-    arr, names = load_image_files(path, size, channels, fit=fit, strict=strict, limit=limit, warn=warn)
+    if cache and not limit:  # decoded once into a memory-mapped file (data/prepared.py)
+        arr, names = prepared_images(path, size, channels, fit, strict, warn)
+    else:
+        arr, names = load_image_files(path, size, channels, fit=fit, strict=strict, limit=limit,
+                                      warn=warn)
     labels, classes = class_folders(names)
     return ImageSet(name or str(path), torch.from_numpy(arr), labels, classes)
 
@@ -135,17 +142,20 @@ def load_data(
     strict: bool = False,
     limit: int | None = None,
     quiet: bool = False,
+    cache: bool = False,
 ) -> ImageSet:
     """A registered data set name, an image folder, or a zip archive of images.
 
-    ``quiet`` drops the warning line per skipped bad file (``--quiet``).
+    ``quiet`` drops the warning line per skipped bad file (``--quiet``). ``cache``: folders and
+    zips go through the prepared-set cache (decoded once, then memory-mapped; data/prepared.py).
 
     Raises:
         GanforgeError: unknown name / missing path / no usable images / offline download.
     """
     s = str(spec)
     if s in DATASETS:
-        ds = DATASETS.get(s)(size=size, channels=channels, strict=strict, limit=limit, quiet=quiet)
+        ds = DATASETS.get(s)(size=size, channels=channels, strict=strict, limit=limit, quiet=quiet,
+                             cache=cache)
         if limit and len(ds) > limit:
             ds = ImageSet(ds.name, ds.images[:limit], None if ds.labels is None else ds.labels[:limit],
                           ds.classes)
@@ -156,7 +166,16 @@ def load_data(
             f"--data {s!r}: not a known data set ({', '.join(DATASETS.names())}) "
             "nor an existing folder or zip file"
         )
-    return _folder(p, size, channels, fit, strict, limit, quiet)
+    return _folder(p, size, channels, fit, strict, limit, quiet, cache=cache)
+
+
+def resolve_source(spec: str) -> str:
+    """A data argument as the run records it: a registered name as is, an existing folder or
+    zip as its absolute path (so resume and eval find it from any working folder)."""
+    if not spec or spec in DATASETS or spec in PAIRSETS:
+        return spec
+    p = Path(spec).expanduser()
+    return str(p.resolve()) if p.exists() else spec
 
 
 def describe() -> list[tuple[str, str]]:
@@ -173,5 +192,6 @@ from .pairs import PAIRSETS, DomainPair, decode_digits, load_domains, render_dig
 __all__ = [
     "DATASETS", "PAIRSETS", "DomainPair", "decode_digits", "load_domains",
     "render_digits", "IMAGE_EXTENSIONS", "ImageSet", "Resource", "data_dir", "describe", "fetch",
-    "load_data", "load_image_files", "native_size", "to_array",
+    "delete_prepared", "list_prepared", "resolve_source", "load_data", "load_image_files", "native_size",
+    "prepared_images", "to_array",
 ]

@@ -11,7 +11,7 @@ import io
 import os
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -136,6 +136,83 @@ def _decode(data: bytes) -> Image.Image:
     return img
 
 
+def decode_files(
+    src: _Source,
+    names: list[str],
+    size: int,
+    channels: int,
+    fit: str = "crop",
+    strict: bool = False,
+    warn: Warn = _stderr,
+    workers: int | None = None,
+    crop: Callable[[Image.Image], Image.Image] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[tuple[str, bool, np.ndarray]]:
+    """Decode ``names`` of ``src`` in parallel, in order: (name, was it grayscale, (channels,
+    size, size) uint8) for each readable image. A bad file is one warning line (or, strict, an
+    error naming it); a summary line follows. Memory stays bounded by one chunk of images.
+
+    Raises:
+        GanforgeError: a bad file with ``strict``, or no usable image at all.
+    """
+
+    def decode_one(data: bytes) -> tuple[bool, np.ndarray] | str:
+        try:
+            img = _decode(data)
+            gray = _is_gray(img)
+            return gray, to_array(crop(img) if crop is not None else img, size, channels, fit)
+        except UnidentifiedImageError:
+            return "not an image in a format Pillow can read"
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            return (str(e).splitlines()[0] if str(e) else type(e).__name__)
+
+    # PIL releases the GIL while decoding and resizing, so threads give a real speed-up.
+    # Bytes are read in this thread: a ZipFile is not safe to read from several threads.
+    bad = kept = 0
+    chunk = 256
+    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
+        for start in range(0, len(names), chunk):
+            part = names[start : start + chunk]
+            blobs = []
+            for name in part:
+                try:
+                    blobs.append(src.read(name))
+                except (OSError, zipfile.BadZipFile) as e:
+                    blobs.append(f"unreadable ({e})")
+            jobs = [b if isinstance(b, str) else pool.submit(decode_one, b) for b in blobs]
+            for name, job in zip(part, jobs):
+                res = job if isinstance(job, str) else job.result()
+                if isinstance(res, str):
+                    where = f"{src.path}{'!' if src.is_zip else os.sep}{name}"
+                    if strict:
+                        raise GanforgeError(f"{where}: cannot read image ({res}); "
+                                            "fix or remove it, or drop --strict to skip bad files")
+                    warn(f"warning: skipping {where}: {res}")
+                    bad += 1
+                    continue
+                kept += 1
+                yield name, res[0], res[1]
+            if progress is not None:
+                progress(len(part))
+    if bad:
+        warn(f"warning: skipped {bad} of {len(names)} files in {src.path}: not readable images")
+    if not kept:
+        raise GanforgeError(f"{src.path}: none of its {len(names)} image files could be read")
+
+
+def list_images(path: str | os.PathLike, select: Callable[[str], bool] | None = None,
+                limit: int | None = None) -> tuple[_Source, list[str]]:
+    """The source and the (selected, limited) image names under a folder or inside a zip."""
+    src = _Source(Path(path))
+    names = [n for n in src.names if select(n)] if select is not None else src.names
+    names = names[:limit] if limit else names
+    if not names:
+        raise GanforgeError(
+            f"{path}: no image files found ({', '.join(IMAGE_EXTENSIONS)}, searched recursively)"
+        )
+    return src, names
+
+
 def load_image_files(
     path: str | os.PathLike,
     size: int,
@@ -148,7 +225,7 @@ def load_image_files(
     select: Callable[[str], bool] | None = None,
     crop: Callable[[Image.Image], Image.Image] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """Decode every image under a folder (recursively) or inside a zip archive.
+    """Decode every image under a folder (recursively) or inside a zip archive, into memory.
 
     Args:
         path: folder or .zip archive.
@@ -165,61 +242,15 @@ def load_image_files(
     Raises:
         GanforgeError: missing path, a bad file with ``strict``, or no usable image at all.
     """
-    src = _Source(Path(path))
-    names = [n for n in src.names if select(n)] if select is not None else src.names
-    names = names[:limit] if limit else names
-    if not names:
-        raise GanforgeError(
-            f"{path}: no image files found ({', '.join(IMAGE_EXTENSIONS)}, searched recursively)"
-        )
-
-    out_channels = channels or 3
-
-    def decode_one(data: bytes) -> tuple[bool, np.ndarray] | str:
-        try:
-            img = _decode(data)
-            gray = _is_gray(img)
-            return gray, to_array(crop(img) if crop is not None else img, size, out_channels, fit)
-        except UnidentifiedImageError:
-            return "not an image in a format Pillow can read"
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            return (str(e).splitlines()[0] if str(e) else type(e).__name__)
-
-    # PIL releases the GIL while decoding and resizing, so threads give a real speed-up.
-    # Bytes are read in this thread: a ZipFile is not safe to read from several threads.
+    src, names = list_images(path, select, limit)
     kept: list[str] = []
     arrays: list[np.ndarray] = []
     all_gray = True
-    bad = 0
-    chunk = 256
-    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
-        for start in range(0, len(names), chunk):
-            part = names[start : start + chunk]
-            blobs = []
-            for name in part:
-                try:
-                    blobs.append(src.read(name))
-                except (OSError, zipfile.BadZipFile) as e:
-                    blobs.append(f"unreadable ({e})")
-            jobs = [b if isinstance(b, str) else pool.submit(decode_one, b) for b in blobs]
-            for name, job in zip(part, jobs):
-                res = job if isinstance(job, str) else job.result()
-                where = f"{path}{'!' if src.is_zip else os.sep}{name}"
-                if isinstance(res, str):
-                    if strict:
-                        raise GanforgeError(f"{where}: cannot read image ({res}); "
-                                            "fix or remove it, or drop --strict to skip bad files")
-                    warn(f"warning: skipping {where}: {res}")
-                    bad += 1
-                    continue
-                gray, arr = res
-                all_gray &= gray
-                kept.append(name)
-                arrays.append(arr)
-    if bad:
-        warn(f"warning: skipped {bad} of {len(names)} files in {path}: not readable images")
-    if not kept:
-        raise GanforgeError(f"{path}: none of its {len(names)} image files could be read")
+    for name, gray, arr in decode_files(src, names, size, channels or 3, fit, strict, warn, workers,
+                                        crop):
+        all_gray &= gray
+        kept.append(name)
+        arrays.append(arr)
     if channels is None and all_gray:
         arrays = [a[:1] for a in arrays]  # grayscale replicated to RGB: keep one plane
     return np.stack(arrays), kept

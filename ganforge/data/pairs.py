@@ -27,6 +27,7 @@ from ..registry import Registry
 from . import builtin
 from .download import Resource, data_dir, fetch
 from .images import _stderr, image_names, load_image_files
+from .prepared import prepared_images
 
 HOLD_EVERY = 10  # without a test split, every 10th image is held out
 
@@ -65,15 +66,21 @@ class DomainPair:
     def size(self) -> int:
         return self.images.shape[-1]
 
-    def pick(self, idx: torch.Tensor, epoch: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The (A, B) uint8 batch for positions ``idx`` of epoch ``epoch``. Unpaired B images come
-        from a second permutation, a pure function of (seed, epoch), so resume stays exact."""
-        a = self.images[idx % len(self.images)]
+    def pick(self, idx: torch.Tensor, epoch: int, seed: int, a: torch.Tensor | None = None,
+             b: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (A, B) uint8 batch for positions ``idx`` of epoch ``epoch``, gathered from ``a``
+        and ``b`` (this pair's images and targets, wherever the caller placed them). Unpaired B
+        images come from a second permutation, a pure function of (seed, epoch), so resume stays
+        exact."""
+        a = self.images if a is None else a
+        b = self.targets if b is None else b
+        idx = idx.to(a.device)
+        x = a[idx % len(a)]
         if self.paired:
-            return a, self.targets[idx]
+            return x, b[idx.to(b.device)]
         g = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 1)
-        perm = torch.randperm(len(self), generator=g).to(idx.device)
-        return a, self.targets[perm[idx] % len(self.targets)]
+        perm = torch.randperm(len(self), generator=g).to(b.device)
+        return x, b[perm[idx.to(b.device)] % len(b)]
 
     def describe(self) -> dict:
         return {"name": self.name, "images": len(self.images), "images_b": len(self.targets),
@@ -179,8 +186,8 @@ def _archive(res: Resource, name: str) -> Path:
 
 def _registered(res: Resource, name: str, domains: tuple[str, str], doc: str) -> None:
     def load(size: int, paired: bool, channels: int | None = None, fit: str = "crop",
-             strict: bool = False, quiet: bool = False, **_: object) -> DomainPair:
-        pair = load_pair(_archive(res, name), None, paired, size, channels, fit, strict, quiet)
+             strict: bool = False, quiet: bool = False, cache: bool = False, **_: object) -> DomainPair:
+        pair = load_pair(_archive(res, name), None, paired, size, channels, fit, strict, quiet, cache)
         pair.name, pair.domains = name, domains
         return pair
 
@@ -224,8 +231,9 @@ def _every(k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def load_pair(a: str | Path, b: str | Path | None, paired: bool, size: int,
               channels: int | None = None, fit: str = "crop", strict: bool = False,
-              quiet: bool = False) -> DomainPair:
-    """Two domains from folders or zips (see the module's docstring for the layouts).
+              quiet: bool = False, cache: bool = False) -> DomainPair:
+    """Two domains from folders or zips (see the module's docstring for the layouts); ``cache``:
+    through the prepared-set cache (decoded once; data/prepared.py).
 
     Raises:
         GanforgeError: a missing path, no images, mismatched pair names, an unknown layout.
@@ -233,7 +241,11 @@ def load_pair(a: str | Path, b: str | Path | None, paired: bool, size: int,
     warn = (lambda msg: None) if quiet else _stderr
     ch = channels or 3
 
-    def read(path: Path, **kw: object) -> tuple[np.ndarray, list[str]]:
+    def read(path: Path, part: str = "", **kw: object) -> tuple[np.ndarray, list[str]]:
+        """One domain's images; ``part`` names what ``select``/``crop`` in ``kw`` pick."""
+        if cache:
+            arr, names = prepared_images(path, size, ch, fit, strict, warn, part=part, **kw)  # type: ignore[arg-type]
+            return np.asarray(arr), names
         return load_image_files(path, size, ch, fit=fit, strict=strict, warn=warn, **kw)  # type: ignore[arg-type]
 
     pa = Path(a).expanduser()
@@ -268,11 +280,11 @@ def load_pair(a: str | Path, b: str | Path | None, paired: bool, size: int,
         if paired:
             raise GanforgeError(f"{pa}: unpaired domains (trainA/, trainB/); pix2pix needs pairs: "
                                 "side-by-side A|B images or --data A --data-b B with matching names")
-        xa, _ = read(pa, select=_under(common, "trainA"))
-        xb, _ = read(pa, select=_under(common, "trainB"))
+        xa, _ = read(pa, "trainA", select=_under(common, "trainA"))
+        xb, _ = read(pa, "trainB", select=_under(common, "trainB"))
         if {"testA", "testB"} <= subs:
-            ha, _ = read(pa, select=_under(common, "testA"))
-            hb, _ = read(pa, select=_under(common, "testB"))
+            ha, _ = read(pa, "testA", select=_under(common, "testA"))
+            hb, _ = read(pa, "testB", select=_under(common, "testB"))
             return _pair(str(pa), xa, xb, False, ha, hb, {"held_out_by": "testA/, testB/"})
         tra, hea = _every(HOLD_EVERY, len(xa))
         trb, heb = _every(HOLD_EVERY, len(xb))
@@ -282,11 +294,11 @@ def load_pair(a: str | Path, b: str | Path | None, paired: bool, size: int,
     right = lambda im: im.crop((im.width // 2, 0, im.width - im.width % 2, im.height))  # noqa: E731
     test = "test" if "test" in subs else "val" if "val" in subs else None
     train_sel = _under(common, "train") if "train" in subs else None
-    xa, _ = read(pa, select=train_sel, crop=left)
-    xb, _ = read(pa, select=train_sel, crop=right)
+    xa, _ = read(pa, "train:left", select=train_sel, crop=left)
+    xb, _ = read(pa, "train:right", select=train_sel, crop=right)
     if train_sel is not None and test is not None:
-        ha, _ = read(pa, select=_under(common, test), crop=left)
-        hb, _ = read(pa, select=_under(common, test), crop=right)
+        ha, _ = read(pa, f"{test}:left", select=_under(common, test), crop=left)
+        hb, _ = read(pa, f"{test}:right", select=_under(common, test), crop=right)
         return _pair(str(pa), xa, xb, paired, ha, hb, {"held_out_by": f"{test}/", "layout": "A|B"})
     tr, he = _every(HOLD_EVERY, len(xa))
     return _pair(str(pa), xa[tr], xb[tr], paired, xa[he], xb[he], {"held_out_by": "every 10th",
@@ -306,18 +318,19 @@ def _pair(name: str, xa: np.ndarray, xb: np.ndarray, paired: bool, ha: np.ndarra
 
 
 def load_domains(spec: str, spec_b: str | None, paired: bool, size: int, channels: int | None = None,
-                 fit: str = "crop", strict: bool = False, quiet: bool = False) -> DomainPair:
+                 fit: str = "crop", strict: bool = False, quiet: bool = False,
+                 cache: bool = False) -> DomainPair:
     """A registered translation set by name, or folders/zips (``spec_b``: domain B's)."""
     if spec in PAIRSETS:
         if spec_b:
             raise GanforgeError(f"--data {spec} is a registered set with both domains; drop --data-b")
         return PAIRSETS.get(spec)(size=size, paired=paired, channels=channels, fit=fit, strict=strict,
-                                  quiet=quiet)
+                                  quiet=quiet, cache=cache)
     p = Path(spec).expanduser()
     if not p.exists() and "/" not in spec and not p.suffix:
         raise GanforgeError(f"--data {spec!r}: not a known translation set ({', '.join(PAIRSETS.names())}) "
                             "nor an existing folder or zip")
-    return load_pair(spec, spec_b, paired, size, channels, fit, strict, quiet)
+    return load_pair(spec, spec_b, paired, size, channels, fit, strict, quiet, cache)
 
 
 def describe_pairs() -> list[tuple[str, str]]:

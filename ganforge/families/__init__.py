@@ -6,12 +6,12 @@ contract test (tests/test_families.py).
 """
 
 from . import cyclegan, gan, pix2pix, vae  # noqa: F401  (registers the families)
-from .base import FAMILIES, Batch, DataInfo, Export, Family, Recipe, ema_update, make_ema
+from .base import FAMILIES, Batch, DataInfo, Export, Family, Reason, Recipe, ema_update, lower_lr, make_ema
 from .cyclegan import CycleGANConfig
 from .gan import GANConfig
 from .pix2pix import Pix2PixConfig
 from .vae import VAEConfig
 
 __all__ = ["FAMILIES", "Batch", "CycleGANConfig", "DataInfo", "Export", "Family", "GANConfig",
-           "Pix2PixConfig", "Recipe", "VAEConfig",
+           "Pix2PixConfig", "Reason", "Recipe", "lower_lr", "VAEConfig",
            "ema_update", "make_ema"]

@@ -13,37 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal, Protocol
 
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from ..data.kinds import DATA_KINDS, Batch, DataInfo, Derive
 from ..env import Env
 from ..errors import GanforgeError
 from ..models import NetSpec
 from ..registry import Registry
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    """What a family may know about its data when it builds its networks."""
-
-    name: str
-    size: int
-    channels: int
-    images: int
-    classes: tuple[str, ...] = ()  # class names of labelled data, label i -> classes[i]
-    domains: tuple[str, ...] = ()  # translation data: the names of domains A and B
-
-
-@dataclass
-class Batch:
-    """One training batch: images in [-1, 1], (N, C, H, W), channels-last, on the run's device."""
-
-    images: torch.Tensor
-    labels: torch.Tensor | None = None
-    targets: torch.Tensor | None = None  # translation: domain B (paired: the right answers)
 
 
 @dataclass
@@ -69,8 +50,16 @@ class Stateful(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> Any: ...
 
 
+class Reason(str, Enum):
+    """Why the guard rolled a run back; the family's :meth:`Recipe.recover` is told which."""
+
+    NAN = "nan"  # a non-finite loss or weight
+    COLLAPSE = "collapse"  # the previews lost their diversity (or digit classes)
+    UNHEALTHY = "unhealthy"  # the family's own health check failed for many steps on end
+
+
 class Recipe(Protocol):
-    """One model family's training, as the shell sees it."""
+    """One model family's training, as the shell and the guard see it."""
 
     state: dict[str, Stateful]  # every piece of training state by a stable name
 
@@ -82,15 +71,32 @@ class Recipe(Protocol):
         """The networks to publish (e.g. the EMA generator, not the live one)."""
         ...
 
+    def health(self, rec: dict[str, float]) -> str | None:
+        """What is wrong in one log line that the guard should act on if it lasts (a GAN's
+        discriminator that won outright), or None. Families with no such check return None."""
+        ...
+
+    def recover(self, reason: Reason) -> str:
+        """After the guard's rollback: change what will keep the run from failing the same way
+        (:func:`lower_lr` is the remedy any family can use); returns what was done, for people."""
+        ...
+
 
 @dataclass(frozen=True)
 class Family:
     name: str
     config: type  # the family's typed config dataclass
     build: Callable[[Any, DataInfo, Env, int], Recipe]  # (config, data, env, total steps)
-    # what the shell loads: one image set, or two domains (unpaired, or paired by position)
-    data: Literal["images", "unpaired", "paired"] = "images"
+    # The data kind it trains on (a name in data.kinds.DATA_KINDS), or a function of its config
+    # that names one (a conditional GAN needs labelled images).
+    data: str | Callable[[Any], str] = "images"
     doc: str = ""
+    derive: Derive | None = None  # the "derived" kind: images -> (inputs, targets), on the fly
+
+    def data_kind(self, cfg: Any) -> str:
+        kind = self.data(cfg) if callable(self.data) else self.data
+        DATA_KINDS.get(kind)
+        return kind
 
 
 FAMILIES: Registry[Family] = Registry("model family")
@@ -149,11 +155,15 @@ def scale_lr(opt: torch.optim.Optimizer, factor: float) -> None:
         group["lr"] = group.setdefault("base_lr", group["lr"]) * factor
 
 
-def halve_lr(*opts: torch.optim.Optimizer) -> float:
-    """The guard's remedy: halve every group's ``base_lr``; returns the new one."""
+def lower_lr(*opts: torch.optim.Optimizer, factor: float = 0.5) -> float:
+    """The guard's learning-rate remedy, for any family: every group's rate times ``factor``.
+    ``base_lr`` (what a schedule scales each step, :func:`scale_lr`) and ``lr`` both move, so it
+    works with and without a schedule, and, living in the optimizer's state, it resumes.
+    Returns the first group's new rate."""
     for opt in opts:
         for group in opt.param_groups:
-            group["base_lr"] = group.setdefault("base_lr", group["lr"]) * 0.5
+            group["base_lr"] = group.setdefault("base_lr", group["lr"]) * factor
+            group["lr"] *= factor
     return opts[0].param_groups[0]["base_lr"]
 
 

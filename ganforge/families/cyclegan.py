@@ -24,7 +24,18 @@ from ..errors import GanforgeError
 from ..losses import d_ls_loss
 from ..models import NetSpec
 from ..models.translation import PatchDiscriminator, ResNetTranslator
-from .base import FAMILIES, Batch, DataInfo, Export, Family, check_schedule, halve_lr, linear_decay, scale_lr
+from .base import (
+    FAMILIES,
+    Batch,
+    DataInfo,
+    Export,
+    Family,
+    Reason,
+    check_schedule,
+    linear_decay,
+    lower_lr,
+    scale_lr,
+)
 
 
 @dataclass
@@ -174,9 +185,12 @@ class CycleGANRecipe:
         return {"g_loss": adv.detach(), "cycle_loss": cycle.detach(), "identity_loss": identity.detach(),
                 "d_a_loss": d_a.detach(), "d_b_loss": d_b.detach()}
 
-    def recover(self, reason: str) -> str:
+    def health(self, rec: dict[str, float]) -> str | None:
+        return None
+
+    def recover(self, reason: Reason) -> str:
         """After the guard's rollback: halve both learning rates (saved with the optimizers)."""
-        return f"learning rates halved (lr {halve_lr(self.opt_g, self.opt_d):.3g})"
+        return f"learning rates halved (lr {lower_lr(self.opt_g, self.opt_d):.3g})"
 
     def export(self) -> Export:
         return Export("translate", {"generator_ab": (self.g_ab, self.g_spec),

@@ -24,7 +24,7 @@ from ..losses import LOSSES, gradient_penalty, r1_penalty, smooth_targets
 from ..models import MODELS, PairOptions, build_family
 from ..models.dcgan import UPSAMPLE
 from ..models.layers import COND_D, COND_G
-from .base import FAMILIES, Batch, DataInfo, Export, Family, has_batchnorm, make_ema
+from .base import FAMILIES, Batch, DataInfo, Export, Family, Reason, has_batchnorm, lower_lr, make_ema
 
 
 @dataclass
@@ -242,24 +242,24 @@ class GANRecipe:
         out["d_fake"] = act(fake_out.detach().float()).mean()
         return out
 
-    def dominated(self, rec: dict[str, float]) -> bool:
-        """Whether a log line shows D winning outright (G learns nothing from it any more)."""
+    def health(self, rec: dict[str, float]) -> str | None:
+        """D winning outright (G learns nothing from it any more), or None."""
         if self.cfg.loss == "wasserstein" or "d_loss" not in rec:
-            return False
+            return None
         if self.loss.probabilities:
-            return rec.get("d_real", 0.0) > 0.98 and rec.get("d_fake", 1.0) < 0.02
-        return rec["d_loss"] < 0.01
+            won = rec.get("d_real", 0.0) > 0.98 and rec.get("d_fake", 1.0) < 0.02
+        else:
+            won = rec["d_loss"] < 0.01
+        return f"the discriminator has won outright (d_loss {rec['d_loss']:.3g})" if won else None
 
-    def recover(self, reason: str) -> str:
+    def recover(self, reason: Reason) -> str:
         """After a rollback: what to change so the run does not fail the same way again."""
-        if reason == "d_won" and self.cfg.r1:
+        if reason is Reason.UNHEALTHY and self.cfg.r1:
             gamma = self.r1_gamma * 2
             self.opt_d.param_groups[0]["r1_gamma"] = gamma
             return f"R1 gamma raised to {gamma:g}"
-        opts = [self.opt_d] if reason == "d_won" else [self.opt_g, self.opt_d]
-        for opt in opts:
-            for group in opt.param_groups:
-                group["lr"] *= 0.5
+        opts = [self.opt_d] if reason is Reason.UNHEALTHY else [self.opt_g, self.opt_d]
+        lower_lr(*opts)
         lrs = ", ".join(f"{name} {o.param_groups[0]['lr']:.3g}" for name, o in
                         (("lr_g", self.opt_g), ("lr_d", self.opt_d)) if o in opts)
         return f"learning rate halved ({lrs})"
@@ -273,5 +273,9 @@ class GANRecipe:
                       {"generator": "generator"}, info)
 
 
-FAMILIES.register("gan")(Family("gan", GANConfig, GANRecipe, "images",
+def _data_kind(cfg: GANConfig) -> str:
+    return "labelled" if cfg.conditional else "images"
+
+
+FAMILIES.register("gan")(Family("gan", GANConfig, GANRecipe, _data_kind,
                                 "a generator and a discriminator (DCGAN, MLP, the TF tutorial's)"))

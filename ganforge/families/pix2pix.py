@@ -21,7 +21,18 @@ from ..errors import GanforgeError
 from ..losses import d_bce_loss, g_nonsaturating_loss
 from ..models import NetSpec
 from ..models.translation import PatchDiscriminator, UNetTranslator
-from .base import FAMILIES, Batch, DataInfo, Export, Family, check_schedule, halve_lr, linear_decay, scale_lr
+from .base import (
+    FAMILIES,
+    Batch,
+    DataInfo,
+    Export,
+    Family,
+    Reason,
+    check_schedule,
+    linear_decay,
+    lower_lr,
+    scale_lr,
+)
 from .cyclegan import frozen, thawed
 
 
@@ -102,8 +113,11 @@ class Pix2PixRecipe:
         thawed(self.d)
         return {"g_loss": adv.detach(), "l1_loss": l1.detach(), "d_loss": d_loss.detach()}
 
-    def recover(self, reason: str) -> str:
-        return f"learning rates halved (lr {halve_lr(self.opt_g, self.opt_d):.3g})"
+    def health(self, rec: dict[str, float]) -> str | None:
+        return None
+
+    def recover(self, reason: Reason) -> str:
+        return f"learning rates halved (lr {lower_lr(self.opt_g, self.opt_d):.3g})"
 
     def export(self) -> Export:
         return Export("translate", {"generator": (self.g, self.g_spec)}, {"a2b": "generator"}, self.info)

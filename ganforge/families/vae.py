@@ -18,7 +18,7 @@ from ..env import Env
 from ..errors import GanforgeError
 from ..models import NetSpec
 from ..models.dcgan import DCGANGenerator
-from .base import FAMILIES, Batch, DataInfo, Export, Family, make_ema
+from .base import FAMILIES, Batch, DataInfo, Export, Family, Reason, lower_lr, make_ema
 
 
 @dataclass
@@ -110,11 +110,12 @@ class VAERecipe:
             self.ema.update_parameters(self.dec)
         return {"total_loss": loss.detach(), "recon_loss": rec.detach(), "kl_loss": kl.detach()}
 
-    def recover(self, reason: str) -> str:
+    def health(self, rec: dict[str, float]) -> str | None:
+        return None
+
+    def recover(self, reason: Reason) -> str:
         """After the guard's rollback (a NaN): halve the learning rate."""
-        for group in self.opt.param_groups:
-            group["lr"] *= 0.5
-        return f"learning rate halved (lr {self.opt.param_groups[0]['lr']:.3g})"
+        return f"learning rate halved (lr {lower_lr(self.opt):.3g})"
 
     def export(self) -> Export:
         dec = self.ema.module if self.ema is not None else self.dec

@@ -9,6 +9,7 @@ works too.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -60,9 +61,16 @@ def build(kind: str, nets: dict[str, nn.Module], info: dict, device: torch.devic
     raise _unknown_kind(kind, where)
 
 
+def from_export(export: Any, device: torch.device | None = None) -> Inference:
+    """The inference object over a training recipe's live networks (its ``Export``): what the
+    training loop draws previews with and scores ``--eval-every`` on."""
+    return build(export.kind, {r: export.net(r) for r in export.uses}, export.info, device)
+
+
 def _unknown_kind(kind: str, where: str) -> GanforgeError:
     return GanforgeError(f"{where}: model kind {kind!r} needs a newer ganforge (this one knows "
                          f"{', '.join(KINDS)})")
 
 
-__all__ = ["KINDS", "Inference", "Sampler", "Translator", "build", "latents", "load", "render", "slerp"]
+__all__ = ["KINDS", "Inference", "Sampler", "Translator", "build", "from_export", "latents", "load",
+           "render", "slerp"]

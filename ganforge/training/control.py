@@ -7,13 +7,15 @@ import math
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from PIL import Image
 
-from ..env import Env, rng_state, set_rng_state
+from ..env import Env, contention_warning, rng_state, set_rng_state
 from ..errors import GanforgeError
 from ..rundir import RunDir
 from ..visual import plot_losses, save_gif
@@ -100,11 +102,11 @@ class Checkpoints:
     """The resume point: the recipe's state by name, the step and torch's RNG, written only
     when every tensor is finite, so the state on disk is always a good one."""
 
-    def __init__(self, rd: RunDir, recipe: Any, env: Env, family: str) -> None:
-        self.rd, self.recipe, self.env, self.family = rd, recipe, env, family
+    def __init__(self, rd: RunDir, recipe: Any, env: Env, family: str, seed: int) -> None:
+        self.rd, self.recipe, self.env, self.family, self.seed = rd, recipe, env, family, seed
         self.good_step = 0  # the step the state file on disk holds
 
-    def restore(self, seed: int) -> int:
+    def restore(self) -> int:
         state = self.rd.read_state()
         for name, obj in self.recipe.state.items():
             obj.load_state_dict(state["recipe"][name])
@@ -112,7 +114,19 @@ class Checkpoints:
         if self.env.main and state["rng"]:
             set_rng_state(state["rng"], self.env.device)
         else:  # other DDP processes: a fresh stream per (rank, step), not bitwise-exact
-            torch.manual_seed(seed + self.env.rank * 100_003 + step)
+            torch.manual_seed(self.seed + self.env.rank * 100_003 + step)
+        return step
+
+    def resume(self, total: int) -> int:
+        """Restore the saved state for a run that continues to ``total`` steps; its step.
+
+        Raises:
+            GanforgeError: the run is already past ``total``.
+        """
+        step = self.restore()
+        if step > total:
+            raise GanforgeError(f"--resume: {self.rd.path} is at step {step}, past the asked target "
+                                f"of {total} steps; pass a larger --epochs or --max-steps")
         return step
 
     def save(self, step: int) -> None:
@@ -149,6 +163,76 @@ def _diverged(what: str, good_step: int, state_file: Any) -> str:
     else:
         where = "no checkpoint was written yet; start again with a lower --lr"
     return f"training diverged: {what}; {where}"
+
+
+class History:
+    """The run's log records (metrics.jsonl): kept in memory for the plot, appended to the file
+    by the main process, trimmed when the guard rolls back."""
+
+    def __init__(self, rd: RunDir, main: bool, records: list[dict[str, Any]] | None = None) -> None:
+        self.rd, self.main, self.records = rd, main, records or []
+        self.elapsed0 = self.records[-1]["time"] if self.records else 0.0  # a resumed run's clock
+        self.t_start = time.time()
+
+    def now(self) -> float:
+        """Seconds of training so far, across resumes."""
+        return self.elapsed0 + time.time() - self.t_start
+
+    def add(self, rec: dict[str, Any]) -> dict[str, Any]:
+        self.records.append(rec)
+        if self.main:
+            self.rd.append_metric(rec)
+        return rec
+
+    def trim(self, step: int) -> None:
+        self.records[:] = [r for r in self.records if r.get("step", 0) <= step]
+
+    def last_speed(self) -> dict[str, Any] | None:
+        return next((h for h in reversed(self.records) if "img_per_s" in h), None)
+
+
+class Console:
+    """Every line the training shell says: the start, a progress bar (on a terminal) or one
+    line per epoch, eval results, the stop hint and the end."""
+
+    def __init__(self, say: Callable[[str], None], total: int, step: int, epochs: int,
+                 show_bar: bool) -> None:
+        self.say, self.total, self.epochs = say, total, epochs
+        self.bar = progress_bar(total, step, not show_bar)
+
+    def start(self, what: str, rd: RunDir, data: Any, total: int, per_epoch: int, env: Env) -> None:
+        i = data.info
+        self.say(f"training {what} on {i.name} ({i.images} images, {i.size}px, {i.channels}ch) for "
+                 f"{total} steps ({per_epoch}/epoch) on {env.device}"
+                 + (f" x{env.world} processes" if env.enabled else "")
+                 + f", {env.threads} threads ({env.threads_why}) -> {rd.path}")
+        if env.device.type == "cpu" and env.main and (warning := contention_warning(env.threads)):
+            self.say(warning)
+
+    def step(self, rec: dict[str, Any] | None) -> None:
+        if self.bar is None:
+            return
+        if rec is not None:
+            self.bar.set_postfix_str(f"ep {math.ceil(rec['epoch'])}/{self.epochs} {fmt_losses(rec)} "
+                                     f"{rec['img_per_s']:.0f} img/s")
+        self.bar.update(1)
+
+    def moved(self, step: int) -> None:
+        """The guard rolled the run back to ``step``."""
+        if self.bar is not None:
+            self.bar.n = step
+            self.bar.refresh()
+
+    def epoch(self, ep: int, step: int, rec: dict[str, Any] | None) -> None:
+        if self.bar is None and rec is not None:
+            self.say(f"epoch {ep}/{self.epochs} step {step}/{self.total} {fmt_losses(rec)} "
+                     f"{rec['img_per_s']:.0f} img/s elapsed {fmt_time(rec['time'])} "
+                     f"eta {fmt_time((self.total - step) * rec['time'] / step)}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def draw_progress(rd: RunDir, history: list[dict]) -> None:

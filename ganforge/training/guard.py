@@ -3,26 +3,29 @@ the family says will help, and goes on -- at most ``retries`` times in a row.
 
 What it watches: non-finite losses or weights; mode collapse (the fixed-seed preview batch losing
 its diversity, or for digit data the digits classifier's class coverage, falling far below what
-the run already reached); and a discriminator that has won outright (the family's
-``dominated(log line)`` true for ``won_steps`` steps on end). What to change is the family's:
-``recipe.recover(reason)`` (the GAN family halves learning rates or raises R1).
+the run already reached); and the family's own health check (``recipe.health(log line)``)
+failing for ``bad_steps`` steps on end. What to change
+is the family's: ``recipe.recover(reason)`` (see ``families.base.Recipe``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from ..env import wait_all
 from ..errors import GanforgeError
+from ..families import Reason, Recipe
 
 
 @dataclass
 class Trouble:
-    reason: str  # "nan", "collapse" or "d_won"
+    reason: Reason
     what: str  # one line for people
 
 
@@ -50,9 +53,9 @@ class Guard:
     """Health checks for one run, and the count of recoveries since the run last got past the
     point where it failed."""
 
-    def __init__(self, recipe: Any, real: torch.Tensor, data: str, seed: int, retries: int = 3,
-                 won_steps: int = 500, n: int = 64) -> None:
-        self.recipe, self.retries, self.won_steps, self.n, self.seed = recipe, retries, won_steps, n, seed
+    def __init__(self, recipe: Recipe, real: torch.Tensor, data: str, seed: int, retries: int = 3,
+                 bad_steps: int = 500, n: int = 64) -> None:
+        self.recipe, self.retries, self.bad_steps, self.n, self.seed = recipe, retries, bad_steps, n, seed
         g = torch.Generator().manual_seed(seed)
         pick = torch.randperm(len(real), generator=g)[: min(n, len(real))]
         self.real_diversity = diversity(real[pick].float() / 255)
@@ -66,7 +69,7 @@ class Guard:
                 self.classifier = get_extractor("digits")
         self.best_diversity = 0.0
         self.best_coverage = 0
-        self.won_since: int | None = None
+        self.bad_since: int | None = None
         self.recoveries = 0
         self.failed_at = -1
 
@@ -74,17 +77,15 @@ class Guard:
     def check_log(self, rec: dict[str, Any]) -> Trouble | None:
         bad = [f"{k} = {v}" for k, v in rec.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
-            return Trouble("nan", f"{', '.join(bad)} by step {rec['step']}")
-        dominated = getattr(self.recipe, "dominated", None)
-        if dominated is not None and dominated(rec):
-            if self.won_since is None:
-                self.won_since = rec["step"]
-            elif rec["step"] - self.won_since >= self.won_steps:
-                d_loss = rec.get("d_loss", float("nan"))
-                return Trouble("d_won", f"the discriminator has won outright since step "
-                                        f"{self.won_since} (d_loss {d_loss:.3g} at step {rec['step']})")
-        else:
-            self.won_since = None
+            return Trouble(Reason.NAN, f"{', '.join(bad)} by step {rec['step']}")
+        problem = self.recipe.health(rec)
+        if problem is None:
+            self.bad_since = None
+        elif self.bad_since is None:
+            self.bad_since = rec["step"]
+        elif rec["step"] - self.bad_since >= self.bad_steps:
+            return Trouble(Reason.UNHEALTHY, f"{problem} since step {self.bad_since} "
+                                             f"(still at step {rec['step']})")
         return None
 
     def check_preview(self, sampler: Any, step: int, inputs: tuple | None = None) -> Trouble | None:
@@ -93,7 +94,7 @@ class Guard:
         images = sampler.preview_batch(self.n, self.seed, inputs)
         ratio = diversity(images) / max(self.real_diversity, 1e-12)
         if self.best_diversity >= 0.5 and ratio < 0.4 * self.best_diversity:
-            return Trouble("collapse", f"mode collapse at step {step}: sample diversity "
+            return Trouble(Reason.COLLAPSE, f"mode collapse at step {step}: sample diversity "
                                        f"{ratio:.2f} of the real data's, down from {self.best_diversity:.2f}")
         self.best_diversity = max(self.best_diversity, ratio)
         if self.classifier is not None:
@@ -101,7 +102,7 @@ class Guard:
             counts = torch.bincount(torch.from_numpy(probs.argmax(1)), minlength=10)
             coverage = int((counts >= max(1, len(images) // 50)).sum())
             if self.best_coverage >= 8 and coverage <= self.best_coverage // 2:
-                return Trouble("collapse", f"mode collapse at step {step}: the samples show "
+                return Trouble(Reason.COLLAPSE, f"mode collapse at step {step}: the samples show "
                                            f"{coverage} of 10 digit classes, down from {self.best_coverage}")
             self.best_coverage = max(self.best_coverage, coverage)
         return None
@@ -112,16 +113,31 @@ class Guard:
         if step > self.failed_at:
             self.recoveries = 0
 
-    def recover(self, trouble: Trouble, step: int, good_step: int, state_file: Any) -> str:
-        """Count a recovery and apply the family's remedy; raise when out of retries."""
-        self.failed_at = max(self.failed_at, step)
-        self.won_since = None
+    def rollback(self, trouble: Trouble, at: int, ckpt: Any, history: Any,
+                 say: Callable[[str], None]) -> int:
+        """Back to the last good checkpoint with the family's remedy applied and saved (it is
+        part of the state from here on, across a resume too); returns the step gone back to.
+
+        Raises:
+            GanforgeError: out of retries (the good state is kept and named).
+        """
+        ckpt.restore()
+        good = ckpt.good_step
+        self.failed_at = max(self.failed_at, at)
+        self.bad_since = None
         if self.recoveries >= self.retries:
             raise GanforgeError(
                 f"training diverged: {trouble.what}, again after {self.retries} recoveries; the "
-                f"last good state (step {good_step}) is kept in {state_file} and resumes as it "
+                f"last good state (step {good}) is kept in {ckpt.rd.state_file} and resumes as it "
                 "was; to train past this point, start a new run with a lower --lr (or --no-guard "
                 "to see it fail)")
         self.recoveries += 1
-        remedy = getattr(self.recipe, "recover", None)
-        return remedy(trouble.reason) if remedy is not None else "no remedy known: retried as it was"
+        action = self.recipe.recover(trouble.reason)
+        ckpt.save(good)
+        wait_all(ckpt.env)
+        history.trim(good)
+        history.add({"step": good, "rollback": good, "guard": trouble.reason.value, "detail": trouble.what,
+                     "action": action, "recovery": self.recoveries, "time": history.now()})
+        say(f"guard: {trouble.what}; rolled back to step {good}, {action} "
+            f"(recovery {self.recoveries} of {self.retries})")
+        return good
