@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+import types
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .errors import GanforgeError
 
@@ -100,101 +104,246 @@ real set at the same n.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from ._version import __version__
+# ---- train's flags, made from the config dataclasses -------------------------------------
+# Every init field of RunConfig and of each family's config is a flag --field-name, with its
+# help from the field's metadata (typed.setting), its choices from a Literal annotation or a
+# registry, and its default shown. Nothing here lists a setting by name but these two:
+BY_PRESET = ("preset", "family")  # RunConfig fields the PRESET argument sets, not flags
+ALSO = {"data": ("--data-a",)}  # extra spellings of a setting's flag
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+_PARSE = {int: _whole, float: _number, str: str}
+
+
+@dataclass
+class _Setting:
+    """One setting as a flag: its argparse keywords and, per family, its help and default."""
+
+    name: str
+    kwargs: dict[str, Any]
+    families: list[str] = field(default_factory=list)  # empty: a run setting
+    helps: dict[str, str] = field(default_factory=dict)  # family (or "") -> help
+    defaults: dict[str, Any] = field(default_factory=dict)  # family (or "") -> default
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _flag_kwargs(hint: Any, meta: Any) -> dict[str, Any]:
+    """argparse keywords for a field's annotation: bools as --x/--no-x, tuples as nargs,
+    Literals and registries as choices."""
+    from .typed import literal_values
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None: the X
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if hint is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    choices = literal_values(hint)
+    if choices is not None:
+        return {"type": _PARSE[type(choices[0])], "choices": choices}
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        m = meta.get("metavar", "X")
+        return {"type": _PARSE[args[0]], "nargs": len(args),
+                "metavar": tuple(f"{m}{i + 1}" for i in range(len(args)))}
+    if "choices" in meta:  # a registry (MODELS, LOSSES): its names
+        return {"type": _PARSE[hint], "choices": meta["choices"].names()}
+    return {"type": _PARSE[hint], "metavar": meta.get("metavar")}
+
+
+def _settings(cls: type, family: str, into: dict[str, _Setting]) -> None:
+    """Add ``cls``'s init fields (and its ALIASES) to ``into``, merging flags shared by families."""
+    hints = typing.get_type_hints(cls)
+    items = [(f.name, _flag_kwargs(hints[f.name], f.metadata), _field_help(f), f.default)
+             for f in dataclasses.fields(cls) if f.init and f.name not in BY_PRESET]
+    for alias, targets in getattr(cls, "ALIASES", {}).items():
+        target = next(f for f in dataclasses.fields(cls) if f.name == targets[0])
+        items.append((alias, _flag_kwargs(hints[target.name], target.metadata),
+                      f"sets {' and '.join(targets)}", None))
+    for name, kwargs, help_, default in items:
+        s = into.setdefault(name, _Setting(name, kwargs))
+        if {**s.kwargs, "metavar": None} != {**kwargs, "metavar": None}:
+            raise TypeError(f"setting {name} has another type or choices in {family} than in "
+                            f"{', '.join(s.families)}; one flag cannot take both: rename one")
+        if family:
+            s.families.append(family)
+        s.helps[family] = help_
+        s.defaults[family] = default
+
+
+def _field_help(f: dataclasses.Field) -> str:
+    """A field's help; a registry's names with what each is, where its entries say."""
+    text = f.metadata.get("help", "")
+    registry = f.metadata.get("choices")
+    if registry is not None:
+        docs = [(n, getattr(registry.get(n), "doc", "")) for n in registry.names()]
+        if any(d for _, d in docs):
+            text += ": " + "; ".join(f"{n} ({d})" if d else n for n, d in docs)
+    return text
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    if isinstance(v, tuple):
+        return " ".join(map(str, v))
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def _by_value(per: dict[str, Any]) -> list[tuple[Any, list[str]]]:
+    """[(value, families having it)], in the order first seen."""
+    out: list[tuple[Any, list[str]]] = []
+    for fam, v in per.items():
+        for value, fams in out:
+            if value == v and type(value) is type(v):
+                fams.append(fam)
+                break
+        else:
+            out.append((v, [fam]))
+    return out
+
+
+def _help(s: _Setting, every: int) -> str:
+    """The help line of a setting: one text, or one per group of families, and the default(s)."""
+    helps = _by_value(s.helps)
+    if len(helps) == 1:
+        text = helps[0][0]
+    else:
+        text = "; ".join(f"{', '.join(fams)}: {h}" for h, fams in helps)
+    if len(s.families) > 1:
+        text = f"[{'every family' if len(s.families) == every else ', '.join(s.families)}] " + text
+    defaults = _by_value({f: v for f, v in s.defaults.items() if v is not None})
+    if len(defaults) == 1:
+        text += f" (default: {_show(defaults[0][0])})"
+    elif defaults:
+        text += " (default: " + "; ".join(f"{', '.join(fams)}: {_show(v)}" for v, fams in defaults) + ")"
+    return text.replace("%", "%%")
+
+
+def _add(group: Any, s: _Setting, every: int) -> None:
+    group.add_argument(s.flag, *ALSO.get(s.name, ()), dest=s.name, default=None, help=_help(s, every),
+                       **{k: v for k, v in s.kwargs.items() if v is not None})
+
+
+def _add_settings(t: argparse.ArgumentParser, preset: str | None) -> None:
+    """The run's and the families' settings as flags; for one preset (``train PRESET --help``)
+    only the run's and its family's, with the preset's values as defaults."""
+    from .config import PRESETS, RunConfig, name_settings, split_settings
+    from .families import FAMILIES
+
+    run: dict[str, _Setting] = {}
+    _settings(RunConfig, "", run)
+    fams: dict[str, _Setting] = {}
+    names = FAMILIES.names()
+    if preset is not None:
+        family, named = name_settings(preset)
+        assert family is not None
+        names = [family]
+        run_values, model_values = split_settings(family, named)
+    for fam in names:
+        _settings(FAMILIES.get(fam).config, fam, fams)
+    if preset is not None:
+        for s in run.values():
+            s.defaults[""] = run_values.get(s.name, s.defaults[""])
+        for s in fams.values():
+            s.defaults[family] = model_values.get(s.name, s.defaults[family])
+        what = (f" (preset {preset}; the defaults are its values)" if preset in PRESETS else
+                "" if preset == family else f" (model {preset})")
+        groups = [(f"{family} settings{what}", list(fams.values()))]
+    else:
+        shared = [s for s in fams.values() if len(s.families) > 1]
+        groups = [("settings of several families (those in [...])", shared)]
+        groups += [(f"{fam} family: {FAMILIES.get(fam).doc}",
+                    [s for s in fams.values() if s.families == [fam]]) for fam in names]
+    every = len(FAMILIES.names())
+    for title, settings in [("run settings (every family)", list(run.values())), *groups]:
+        g = t.add_argument_group(title)
+        for s in settings:
+            _add(g, s, every)
+
+
+def setting_names() -> set[str]:
+    """Every name a train flag sets: the run's settings and every family's (aliases included)."""
+    from .config import RunConfig, family_settings
+    from .families import FAMILIES
+    from .typed import fields_of
+
+    names = fields_of(RunConfig) - set(BY_PRESET)
+    for fam in FAMILIES.names():
+        names |= family_settings(fam)
+    return names
+
+
+class _TrainHelp(argparse.Action):
+    """``train --help``: every flag; ``train PRESET --help``: the run's and that family's, with
+    the preset's values as defaults."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0,
+                         **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        preset = getattr(namespace, "preset", None)
+        if preset is not None:
+            try:
+                parser = _train_parser(_Parser(prog=parser.prog, add_help=False), preset)
+            except GanforgeError:
+                pass  # an unknown name: every flag (train will name the mistake)
+        parser.print_help()
+        parser.exit()
+
+
+def _train_parser(t: argparse.ArgumentParser, preset: str | None = None) -> argparse.ArgumentParser:
     from .config import PRESETS
     from .families import FAMILIES
     from .models import MODELS
+
+    t.usage = "ganforge train PRESET [flags] | ganforge train --resume RUN [flags]"
+    t.description = ("Each setting's flag is made from a field of ganforge.RunConfig or of a "
+                     "family's config.\n`ganforge train PRESET --help` shows the run's and that "
+                     "family's, with the preset's values.")
+    t.epilog = TRAIN_HELP
+    t.formatter_class = argparse.RawDescriptionHelpFormatter
+    t.add_argument("-h", "--help", action=_TrainHelp, help="show this help (after a PRESET: only "
+                   "its family's flags, with its values as defaults) and exit")
+    t.add_argument("preset", metavar="PRESET", nargs="?",
+                   help=f"preset ({', '.join(PRESETS.names())}), family "
+                        f"({', '.join(FAMILIES.names())}) or bare GAN model ({', '.join(MODELS.names())})")
+    t.add_argument("--pairs", metavar="NAME|DIR", help="pix2pix: paired data (side-by-side A|B "
+                   "images, as the pix2pix sets ship); the same as --data")
+    t.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default runs/...)")
+    t.add_argument("--resume", nargs="?", const="", metavar="RUN",
+                   help="continue RUN (or the run in --out) from its last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    _add_settings(t, preset)
+    return t
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._version import __version__
 
     p = _Parser(prog="ganforge", description=MAIN_HELP,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a model from a preset", epilog=TRAIN_HELP,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("preset", metavar="PRESET", nargs="?",
-                   help=f"preset ({', '.join(PRESETS.names())}), family "
-                        f"({', '.join(FAMILIES.names())}) or bare GAN model ({', '.join(MODELS.names())})")
-    t.add_argument("--data", "--data-a", metavar="NAME|DIR",
-                   help="data set name (see `ganforge data`), image folder or zip of images; "
-                        "translation: domain A, or a set/folder holding both domains")
-    t.add_argument("--data-b", metavar="DIR", help="translation: domain B's folder or zip (cyclegan: "
-                   "unpaired; pix2pix: the same file names as --data)")
-    t.add_argument("--pairs", metavar="NAME|DIR", help="pix2pix: paired data (side-by-side A|B "
-                   "images, as the pix2pix sets ship); the same as --data")
-    t.add_argument("--epochs", type=_positive, metavar="N", help="passes over the data")
-    t.add_argument("--max-steps", type=_positive, metavar="N", help="stop after N steps")
-    t.add_argument("--batch-size", type=_positive, metavar="B", help="global batch size")
-    t.add_argument("--size", type=_positive, metavar="PX", help="image side in pixels")
-    t.add_argument("--channels", type=int, choices=(1, 3), help="1 (gray) or 3 (RGB)")
-    t.add_argument("--fit", choices=("crop", "pad"), help="non-square images: crop or pad")
-    t.add_argument("--seed", type=_seed, metavar="S", help="random seed (default 0)")
-    t.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default runs/...)")
-    t.add_argument("--resume", nargs="?", const="", metavar="RUN",
-                   help="continue RUN (or the run in --out) from its last checkpoint")
-    t.add_argument("--device", metavar="D", help="auto (default), cpu, cuda, cuda:N or mps")
-    t.add_argument("--threads", type=_positive, metavar="N", help="CPU threads (default: "
-                   "$OMP_NUM_THREADS, else the usable cores; see README 'Threads')")
-    t.add_argument("--precision", choices=("fp32", "bf16"), help="bf16: autocast, faster on "
-                   "CPUs with AVX512-BF16 and on GPUs")
-    t.add_argument("--lr", type=float, metavar="LR", help="learning rate of both networks")
-    t.add_argument("--ema", type=float, metavar="DECAY", help="keep an exponential moving average "
-                   "of G's weights (e.g. 0.999) and sample from it; 0 turns it off")
-    t.add_argument("--diffaug", metavar="POLICY", help="DiffAugment for small data sets: "
-                   "comma-separated color,translation,cutout ('' turns it off)")
-    t.add_argument("--strict", action="store_true", default=None,
-                   help="refuse unreadable image files instead of skipping them")
-    t.add_argument("--eval-every", type=_nonneg, metavar="K", help="every K epochs compute "
-                   "digits-FID (grayscale) or KID, log it, keep the best weights in RUN/best/")
-    t.add_argument("--no-guard", dest="guard", action="store_false", default=None,
-                   help="do not roll back on NaN, mode collapse or a discriminator that won")
-    t.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    from .losses import LOSSES
-
-    k = t.add_argument_group("GAN toolkit (gan family; each is recorded in config.json)")
-    k.add_argument("--model", metavar="NAME", help=f"network pair: {', '.join(MODELS.names())}")
-    k.add_argument("--z-dim", type=_positive, metavar="N", help="latent size")
-    k.add_argument("--width", type=_positive, metavar="N", help="base channel count of the networks")
-    k.add_argument("--loss", metavar="NAME", help="adversarial loss: " + "; ".join(
-        f"{n} ({LOSSES.get(n).doc})" for n in LOSSES.names()))
-    k.add_argument("--optimizer", choices=("adam", "rmsprop"), help="adam (default) or rmsprop")
-    k.add_argument("--lr-g", type=float, metavar="LR", help="generator learning rate (TTUR)")
-    k.add_argument("--lr-d", type=float, metavar="LR", help="discriminator learning rate (TTUR)")
-    k.add_argument("--clip-value", type=float, metavar="C", help="clip each gradient element to "
-                   "[-C, C] (Keras clipvalue)")
-    k.add_argument("--n-critic", type=_positive, metavar="N", help="D steps per G step (WGAN-GP: 5)")
-    k.add_argument("--sn", action="store_true", default=None, help="spectral norm on D's layers")
-    k.add_argument("--gp", type=float, metavar="LAMBDA", help="WGAN-GP gradient penalty (10)")
-    k.add_argument("--r1", type=float, metavar="GAMMA", help="R1 penalty on real images")
-    k.add_argument("--r1-every", type=_positive, metavar="K", help="lazy R1: every K steps (16)")
-    k.add_argument("--d-norm", choices=("auto", "batch", "none"), help="BatchNorm in D or none "
-                   "(auto: none with --sn/--gp/--r1)")
-    k.add_argument("--mbstd", type=int, metavar="G", help="minibatch standard-deviation map in D "
-                   "over groups of G images (ProGAN's 4; 0 = off): catches a G with one layout")
-    k.add_argument("--g-upsample", choices=("convt", "resize"), help="G's 2x layers: transposed "
-                   "conv (DCGAN) or nearest resize + 3x3 conv (no checkerboard, ~2x G's cost)")
-    k.add_argument("--label-smoothing", type=float, metavar="S", help="one-sided: real targets 1-S")
-    k.add_argument("--label-noise", type=float, metavar="A", help="add A*U(0,1) to D's targets")
-    k.add_argument("--conditional", action="store_true", default=None,
-                   help="class-conditional GAN on labelled data (one sub-folder per class)")
-    k.add_argument("--g-cond", choices=("embed", "cbn"), help="G's conditioning: label embedding "
-                   "or conditional BatchNorm")
-    k.add_argument("--d-cond", choices=("projection", "acgan", "concat"), help="D's conditioning: projection "
-                   "head or auxiliary classifier")
-
-    x = t.add_argument_group("image-to-image translation (cyclegan and pix2pix families)")
-    x.add_argument("--d-width", type=_positive, metavar="N", help="discriminator base channels (64)")
-    x.add_argument("--blocks", type=_nonneg, metavar="N", help="cyclegan: residual blocks (0: 9 at "
-                   ">= 256 px, 6 below)")
-    x.add_argument("--lambda-cycle", type=float, metavar="L", help="cyclegan: cycle-consistency weight (10)")
-    x.add_argument("--lambda-identity", type=float, metavar="L", help="cyclegan: identity weight, "
-                   "times lambda-cycle (0.5; 0 turns it off)")
-    x.add_argument("--pool-size", type=_nonneg, metavar="N", help="cyclegan: fakes in each "
-                   "discriminator's history pool (50)")
-    x.add_argument("--lambda-l1", type=float, metavar="L", help="pix2pix: L1 weight (100)")
-    x.add_argument("--no-jitter", dest="jitter", action="store_false", default=None,
-                   help="no random resize-crop-mirror of the training images")
+    _train_parser(sub.add_parser("train", help="train a model from a preset", add_help=False))
 
     g = sub.add_parser("generate", help="make images with a trained run", epilog=GENERATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -279,27 +428,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _cmd_train(a: argparse.Namespace) -> int:
-    from .api import train
+def train_settings(a: argparse.Namespace) -> dict[str, Any]:
+    """The settings a parsed ``train`` command line asks for (the flags given, by field name),
+    checked against the PRESET's family: what ``_cmd_train`` passes to ``ganforge.train``.
 
-    overrides = dict(data=a.data, epochs=a.epochs, max_steps=a.max_steps,
-                     batch_size=a.batch_size, size=a.size, channels=a.channels, fit=a.fit,
-                     seed=a.seed, device=a.device, precision=a.precision, strict=a.strict,
-                     eval_every=a.eval_every, ema=a.ema, diffaug=a.diffaug, lr=a.lr,
-                     threads=a.threads, guard=a.guard, model=a.model, z_dim=a.z_dim,
-                     width=a.width, loss=a.loss, optimizer=a.optimizer, lr_g=a.lr_g, lr_d=a.lr_d,
-                     clip_value=a.clip_value, n_critic=a.n_critic, sn=a.sn, gp=a.gp, r1=a.r1,
-                     r1_every=a.r1_every, d_norm=a.d_norm, mbstd=a.mbstd, g_upsample=a.g_upsample,
-                     label_smoothing=a.label_smoothing,
-                     label_noise=a.label_noise, conditional=a.conditional, g_cond=a.g_cond,
-                     d_cond=a.d_cond, data_b=a.data_b, d_width=a.d_width, blocks=a.blocks,
-                     lambda_cycle=a.lambda_cycle, lambda_identity=a.lambda_identity,
-                     pool_size=a.pool_size, lambda_l1=a.lambda_l1, jitter=a.jitter)
+    Raises:
+        GanforgeError: an unknown PRESET, or a flag its family does not have, in one line.
+    """
+    from .config import PRESETS, RunConfig, family_settings, name_settings
+    from .typed import fields_of
+
+    settings = {k: tuple(v) if isinstance(v, list) else v  # nargs=2 gives a list: betas' tuple
+                for k, v in vars(a).items() if k in setting_names() and v is not None}
     if a.pairs is not None:
         if a.data is not None:
             raise GanforgeError("--pairs and --data both name the data; give one")
-        overrides["data"] = a.pairs
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+        settings["data"] = a.pairs
+    if a.preset is not None:
+        family, _ = name_settings(a.preset)  # an unknown name: one line listing the known ones
+        wrong = sorted(set(settings) - fields_of(RunConfig) - family_settings(family))
+        if wrong:
+            flags = ", ".join("--" + k.replace("_", "-") for k in wrong)
+            what = (f" (preset {a.preset})" if a.preset in PRESETS else
+                    "" if a.preset == family else f" (model {a.preset})")
+            raise GanforgeError(f"{flags} {'is not a setting' if len(wrong) == 1 else 'are not settings'}"
+                                f" of the {family} family{what}; its settings: see ganforge train "
+                                f"{a.preset} --help")
+    return settings
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .api import train
+
+    settings = train_settings(a)
     resume = a.resume is not None
     if resume and a.resume and a.out is not None and Path(a.resume) != a.out:
         raise GanforgeError(f"--resume {a.resume} and --out {a.out} name two runs; give one")
@@ -308,7 +469,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         raise GanforgeError("--resume needs the run folder: ganforge train --resume RUN")
     if not resume and a.preset is None:
         raise GanforgeError("train needs a PRESET (see ganforge train --help), or --resume RUN")
-    run = train(a.preset, out=out, resume=resume, quiet=a.quiet, **overrides)
+    run = train(a.preset, out=out, resume=resume, quiet=a.quiet, **settings)
     if not a.quiet and os.environ.get("RANK", "0") == "0":  # torchrun: print once
         print(run.path)
     return 0

@@ -1,5 +1,5 @@
-"""Run configuration: family-blind run settings, each family's own typed config, and one
-registry of named presets for every family.
+"""Run configuration: family-blind run settings, each family's own typed config, and the one
+registry of named presets (``PRESETS``; each family's file adds its own beside its config).
 
 config.json holds ``{ganforge_version, family, run: RunConfig, model: <family config>, data,
 world_size}``. Files written by ganforge 0.1 (one flat ``train`` section, GAN only) still read.
@@ -7,62 +7,69 @@ world_size}``. Files written by ganforge 0.1 (one flat ``train`` section, GAN on
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .data import resolve_source
 from .errors import GanforgeError
-from .families import FAMILIES
+from .families import FAMILIES, PRESETS, Preset  # noqa: F401  (re-exported: ganforge.config.Preset)
 from .models import MODELS
-from .registry import Registry
-from .typed import as_dict, build, fields_of
+from .typed import as_dict, build, check, fields_of, setting
 
 
 @dataclass
 class RunConfig:
     """Settings of a run that mean the same for every model family."""
 
-    preset: str | None = None
-    family: str = "gan"  # a name from ganforge.families.FAMILIES
-    data: str = "mnist-mini"  # a registered data set name, an image folder or a zip of images
-    data_b: str | None = None  # translation families: domain B's folder or zip (--data-b)
-    size: int = 28  # image side in pixels; data is resized to it
-    channels: int | None = None  # 1 or 3; None: what the data has
-    fit: str = "crop"  # non-square images: "crop" (center) or "pad"
-    strict: bool = False  # refuse bad image files instead of skipping them
-    # Decode a folder or zip once into a memory-mapped prepared set under the data directory
-    # (ganforge data); False: --no-cache, decode into memory every start.
-    cache: bool = True
-    epochs: int = 5
-    max_steps: int | None = None  # stop after this many optimizer steps, whatever the epoch
-    batch_size: int = 128  # global batch (split across DDP processes)
-    seed: int = 0
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast)
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
-    threads: int | None = None  # CPU threads; None: $OMP_NUM_THREADS, else the usable cores
-    eval_every: int = 0  # every K epochs: the cheap metric (digits-FID / KID), best/ weights
-    eval_n: int = 2000  # images per set for that metric
-    grid_n: int = 64  # images in each epoch's fixed-seed preview grid
-    log_every: int = 20  # steps between metrics.jsonl lines
-    checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (crash safety)
-    # Roll back to the last good checkpoint on NaN, mode collapse or a discriminator that won
-    # outright, with the family's remedy (training/guard.py); False: --no-guard.
-    guard: bool = True
+    preset: str | None = setting(None, "the preset the run started from (the PRESET argument)")
+    family: str = setting("gan", "the model family (the PRESET argument's)", choices=FAMILIES)
+    data: str = setting("mnist-mini", "data set name (see `ganforge data`), image folder or zip of "
+                        "images; translation: domain A, or a set/folder holding both domains",
+                        metavar="NAME|DIR")
+    data_b: str | None = setting(None, "translation: domain B's folder or zip (cyclegan: unpaired; "
+                                 "pix2pix: the same file names as --data)", metavar="DIR")
+    size: int = setting(28, "image side in pixels; the data is resized to it", metavar="PX")
+    channels: Literal[1, 3] | None = setting(None, "1 (gray) or 3 (RGB); none: what the data has")
+    fit: Literal["crop", "pad"] = setting("crop", "non-square images: crop (center) or pad")
+    strict: bool = setting(False, "refuse unreadable image files instead of skipping them")
+    cache: bool = setting(True, "decode a folder or zip once into a memory-mapped prepared set under "
+                          "the data directory (see `ganforge data`); --no-cache: decode into memory "
+                          "every start")
+    epochs: int = setting(5, "passes over the data", metavar="N")
+    max_steps: int | None = setting(None, "stop after N optimizer steps, whatever the epoch",
+                                    metavar="N")
+    batch_size: int = setting(128, "global batch size (split across DDP processes)", metavar="B")
+    seed: int = setting(0, "random seed: same seed, same run", metavar="S")
+    precision: Literal["fp32", "bf16"] = setting("fp32", "bf16: autocast, faster on CPUs with "
+                                                 "AVX512-BF16 and on GPUs")
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps", metavar="D")
+    threads: int | None = setting(None, "CPU threads (default: $OMP_NUM_THREADS, else the usable "
+                                  "cores; see README 'Threads')", metavar="N")
+    eval_every: int = setting(0, "every K epochs compute the cheap metric (digits-FID for "
+                              "grayscale, else KID), log it, keep the best weights in RUN/best/ "
+                              "(0 = off)", metavar="K")
+    eval_n: int = setting(2000, "images per set for --eval-every's metric", metavar="N")
+    grid_n: int = setting(64, "images in each epoch's fixed-seed preview grid", metavar="N")
+    log_every: int = setting(20, "steps between metrics.jsonl lines", metavar="K")
+    checkpoint_minutes: float = setting(10.0, "also checkpoint mid-epoch this often (crash safety)",
+                                        metavar="MIN")
+    # The guard's remedies live with each family (training/guard.py).
+    guard: bool = setting(True, "roll back to the last good checkpoint on NaN, mode collapse or a "
+                          "discriminator that won outright, with the family's remedy")
 
     def validate(self) -> RunConfig:
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 raise GanforgeError(msg)
 
+        check(self)  # types and choices
         FAMILIES.get(self.family)
         need(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
         need(self.max_steps is None or self.max_steps >= 1, "--max-steps must be >= 1")
         need(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
         need(0 <= self.seed < 2**63, f"--seed must be in [0, 2^63), got {self.seed}")
         need(self.size >= 4, f"--size must be >= 4 pixels, got {self.size}")
-        need(self.channels in (None, 1, 3), f"--channels must be 1 or 3, got {self.channels}")
-        need(self.fit in ("crop", "pad"), f"--fit must be 'crop' or 'pad', got {self.fit!r}")
-        need(self.precision in ("fp32", "bf16"), f"--precision must be fp32 or bf16, not {self.precision!r}")
         need(self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         need(self.eval_every >= 0, f"--eval-every must be >= 0, got {self.eval_every}")
         need(self.eval_n >= 2, f"eval_n must be >= 2, got {self.eval_n}")
@@ -121,8 +128,19 @@ class Config:
         return Config(run, build(family.config, d["model"], f"{where}: model.")).validate()
 
 
+def family_settings(family: str) -> set[str]:
+    """The names a family takes besides the run settings: its config's fields and aliases."""
+    cfg = FAMILIES.get(family).config
+    return fields_of(cfg) | set(getattr(cfg, "ALIASES", {}))
+
+
 def split_settings(family: str, settings: dict[str, Any], where: str = "") -> tuple[dict, dict]:
-    """Flat settings -> (run settings, family settings); aliases (``lr``) expanded."""
+    """Flat settings -> (run settings, family settings); aliases (``lr``) expanded.
+
+    Raises:
+        GanforgeError: a name that is not a run setting nor one of the family's, in one line
+            that names the family and its own settings (not every name ganforge knows).
+    """
     cfg_cls = FAMILIES.get(family).config
     run_keys, model_keys = fields_of(RunConfig), fields_of(cfg_cls)
     aliases = getattr(cfg_cls, "ALIASES", {})
@@ -139,124 +157,20 @@ def split_settings(family: str, settings: dict[str, Any], where: str = "") -> tu
         else:
             unknown.append(k)
     if unknown:
-        known = sorted(run_keys | model_keys | set(aliases))
-        raise GanforgeError(f"{where}unknown setting{'s' if len(unknown) > 1 else ''} "
-                            f"{', '.join(sorted(unknown))} for family {family!r}; known: {', '.join(known)}")
+        raise GanforgeError(where + _not_settings(family, sorted(unknown)))
     return run, model
 
 
-@dataclass(frozen=True)
-class Preset:
-    """A named starting point: a family and the settings that differ from its defaults."""
-
-    family: str
-    settings: dict[str, Any]
-    doc: str = ""
-
-
-PRESETS: Registry[Preset] = Registry("preset")
-
-
-def _preset(name: str, family: str, doc: str, **settings: Any) -> None:
-    PRESETS.register(name)(Preset(family, settings, doc))
-
-
-# The TensorFlow DCGAN tutorial's exact networks, BCE, batch 256 and its update (both gradients
-# from one tape). On the 5k digits of mnist-mini the tutorial's literal Adam(1e-4, betas .9/.999)
-# oscillates -- its own TensorFlow code too, measured here: digits-FID 42-91 between epochs 120
-# and 200 -- so the preset uses the optimizer this project's spec and Radford et al. name,
-# Adam(2e-4, beta1 0.5), and samples from an EMA of G (0.999). Measured, seed 0, 150 epochs:
-# digits-FID 14.7, 10/10 classes; the literal recipe gets 67 (37.9 with the EMA).
-# The literal tutorial: lr_g=lr_d=1e-4, betas=(0.9, 0.999), ema=0.
-_preset("mnist-dcgan", "gan", "the TensorFlow DCGAN tutorial's networks on the bundled digits",
-        model="dcgan28", data="mnist-mini", size=28, channels=1, batch_size=256, epochs=150,
-        lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), update="simultaneous", ema=0.999)
-_preset("mnist-mlp", "gan", "the fully connected GAN of the simple GAN tutorials",
-        model="mlp", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=30,
-        width=256, lr_g=2e-4, lr_d=2e-4)
-# The face GAN of the tutorials: CelebA aligned faces, 178x178 center crop resized to 64 px,
-# Radford's DCGAN, batch 128, Adam(2e-4, 0.5), 0.05 * U(0,1) label noise (Keras face GAN).
-_preset("celeba64-dcgan", "gan", "the face GAN of the tutorials: CelebA 64 px, Radford's DCGAN",
-        model="dcgan", data="celeba", size=64, channels=3, batch_size=128, epochs=25,
-        width=64, label_noise=0.05)
-# The demo: recognisable digits in a few CPU minutes. Radford's DCGAN at 28 px and batch 64
-# makes many cheap updates; see README "The demo recipe" (width 32 was faster but blotchier).
-_preset("mnist-fast", "gan", "the demo: recognisable digits in a few CPU minutes",
-        model="dcgan", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=25,
-        width=64, z_dim=64, lr_g=2e-4, lr_d=2e-4)
-# Class-conditional: mnist-fast's networks, the one-hot label beside z in G and as ten extra
-# input maps of D (the cDCGAN tutorials' conditioning), an EMA of G. On mnist-mini a projection
-# head with D's BatchNorm ignored the label, ACGAN and the maps both reached ~0.87 class agreement
-# at 25 epochs (README "Class-conditional GANs"); the preview draws one row per digit.
-_preset("mnist-cgan", "gan", "class-conditional DCGAN on the bundled digits: --class 7 draws sevens",
-        model="dcgan", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=60,
-        width=64, z_dim=64, lr_g=2e-4, lr_d=2e-4, conditional=True, g_cond="embed",
-        d_cond="concat", ema=0.999)
-# Hinge loss + spectral norm (SNGAN's objective and D constraint) on mnist-fast's networks, D
-# without BatchNorm, sampled from an EMA of G.
-_preset("mnist-hinge-sn", "gan", "hinge loss + spectral norm + EMA on the bundled digits",
-        model="dcgan", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=25,
-        width=64, z_dim=64, loss="hinge", sn=True, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
-        ema=0.999)
-# WGAN-GP (Gulrajani et al. 2017): Wasserstein loss, gradient penalty 10, 5 critic steps per G
-# step, Adam(1e-4, betas 0.5/0.9) as in the paper, critic without BatchNorm.
-_preset("fashion-mnist-wgangp", "gan", "WGAN-GP on Fashion-MNIST (download, 30 MB)",
-        model="dcgan", data="fashion-mnist", size=28, channels=1, batch_size=64, epochs=20,
-        width=64, z_dim=128, loss="wasserstein", gp=10.0, n_critic=5, lr_g=1e-4, lr_d=1e-4,
-        betas=(0.5, 0.9))
-# SNGAN's CIFAR-10 ResNet (Miyato et al. 2018, table 4): hinge, spectral norm, 5 critic steps,
-# Adam(2e-4, betas 0/0.9), batch 64, G 256 / D 128 channels.
-_preset("cifar10-sngan", "gan", "SNGAN's ResNet on CIFAR-10 at 32 px (download, 162 MB)",
-        model="resnet32", data="cifar10", size=32, channels=3, batch_size=64, epochs=100,
-        width=128, z_dim=128, loss="hinge", sn=True, n_critic=5, lr_g=2e-4, lr_d=2e-4,
-        betas=(0.0, 0.9))
-# The seeds' Keras face GAN, exactly: its networks (models/facegan.py), RMSprop(1e-4) with
-# gradient values clipped to 1, batch 16, 0.05 * U(0,1) label noise, aligned CelebA centre-cropped
-# to 178x178 and resized to 128 px, a fixed 6x6 grid of latents each epoch.
-_preset("celeba128-facegan", "gan", "the Keras face GAN of the seed article, exactly (CelebA 128 px)",
-        model="facegan", data="celeba", size=128, channels=3, batch_size=16, epochs=10, z_dim=32,
-        optimizer="rmsprop", lr_g=1e-4, lr_d=1e-4, clip_value=1.0, label_noise=0.05, grid_n=36)
-# Anime faces in colour: DCGAN's G with resize-conv upsampling, a spectrally normalised D without
-# BatchNorm with a minibatch-std map, hinge loss and an EMA of G. Measured at equal 30-min budgets
-# (README "Faces on a CPU"): the transposed-conv G drew one face layout with a fixed-position
-# texture; resize-conv + minibatch-std + no DiffAugment (17,000 faces seen ~3 times: nothing to
-# memorise) took KID 0.052 -> 0.012. No default data (the public anime-face sets are not
-# downloadable without an account): --data FOLDER|ZIP of 64 px faces.
-_preset("anime64", "gan", "anime faces at 64 px from your folder or zip (--data)",
-        model="dcgan", data="", size=64, channels=3, batch_size=64, epochs=30, width=64,
-        z_dim=128, loss="hinge", sn=True, ema=0.999, mbstd=4, g_upsample="resize", lr_g=2e-4,
-        lr_d=2e-4, betas=(0.5, 0.999))
-# Image-to-image translation. CycleGAN as in Zhu et al. and the Keras tutorial: 256 px, batch 1,
-# ResNet G (9 blocks), 70x70 PatchGAN, LSGAN, cycle 10, identity 0.5, pool 50, Adam(2e-4, 0.5),
-# 100 epochs + 100 of linear decay, jitter 286 -> 256 and mirror.
-_preset("horse2zebra", "cyclegan", "CycleGAN: horses <-> zebras, the Keras tutorial's (download, 112 MB)",
-        data="horse2zebra", size=256, channels=3, batch_size=1, epochs=200)
-_preset("monet2photo", "cyclegan", "CycleGAN: Monet paintings <-> photos (download, 291 MB)",
-        data="monet2photo", size=256, channels=3, batch_size=1, epochs=200)
-# pix2pix as in Isola et al.: U-Net 256, PatchGAN on the pair, L1 100, batch 1 for facades
-# (200 epochs), batch 4 for edges2shoes (15 epochs).
-_preset("facades", "pix2pix", "pix2pix: facade label maps -> photos (download, 29 MB)",
-        data="facades", size=256, channels=3, batch_size=1, epochs=200)
-_preset("edges2shoes", "pix2pix", "pix2pix: shoe edge maps -> photos (download, 2 GB)",
-        data="edges2shoes", size=256, channels=3, batch_size=4, epochs=15)
-# The offline digit pair at 32 px, small networks: README "Translating images" measures them
-# (6 epochs, 7.5 min on 2 CPU cores: the digit kept in 92% of held-out a2b translations; width
-# 32 for 3 epochs, 9.5 min: 83%).
-_preset("mnist2color-cyclegan", "cyclegan", "CycleGAN on the offline digit pair (no download)",
-        data="mnist2color", size=32, channels=3, batch_size=8, epochs=6, width=16, d_width=16)
-_preset("mnist2color-pix2pix", "pix2pix", "pix2pix on the offline digit pair (no download)",
-        data="mnist2color", size=32, channels=3, batch_size=8, epochs=2, width=32, d_width=32)
-# Faces -> anime faces, unpaired, 64 px, CPU-sized networks: --data FACES --data-b ANIME.
-_preset("face2anime", "cyclegan", "CycleGAN: photos of faces <-> anime faces, 64 px (--data, --data-b)",
-        data="", size=64, channels=3, batch_size=4, epochs=10, width=16, d_width=32)
-# VAEs on the same data and with the same decoder network as the DCGAN presets (their decoder
-# *is* DCGANGenerator), so README's "GAN vs VAE" compares objectives, not architectures.
-_preset("mnist-vae", "vae", "a VAE on the bundled digits (compare with mnist-fast)",
-        data="mnist-mini", size=28, channels=1, batch_size=64, epochs=25, z_dim=32, width=64,
-        recon="bce", lr=1e-3)
-_preset("celeba64-vae", "vae", "a VAE on CelebA faces at 64 px (compare with celeba64-dcgan)",
-        data="celeba", size=64, channels=3, batch_size=128, epochs=25, z_dim=128, width=64,
-        recon="mse", lr=1e-3)
+def _not_settings(family: str, names: list[str]) -> str:
+    own = sorted(family_settings(family))
+    said = []
+    for k in names:
+        others = [f for f in FAMILIES.names() if f != family and k in family_settings(f)]
+        close = difflib.get_close_matches(k, own + sorted(fields_of(RunConfig)), n=1)
+        said.append(k + (f" (a setting of {', '.join(others)})" if others else
+                         f" (did you mean {close[0]}?)" if close else ""))
+    return (f"unknown setting{'s' if len(names) > 1 else ''} {', '.join(said)} for the {family} "
+            f"family; its own settings: {', '.join(own)}; the run settings: ganforge.RunConfig")
 
 
 def name_settings(name: str | None) -> tuple[str | None, dict[str, Any]]:

@@ -1,7 +1,11 @@
 """Config dataclasses from untrusted dicts (config.json, API keywords) with one-line type errors.
 
 ``batch_size="sixty"`` in a config.json or ``betas=0.5`` from Python must say which setting is
-wrong and what it wants, not fail later deep inside torch.
+wrong and what it wants, not fail later deep inside torch. A string with a fixed set of values is
+a ``Literal``: ``build`` refuses any other, naming the choices.
+
+Each field is written once, with :func:`setting`: its default and its help. The command line
+makes its flags from these (``ganforge.cli``), so a new field is a new flag.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from typing import Any, TypeVar, Union
+from typing import Any, Literal, TypeVar, Union
 
 from .errors import GanforgeError
 
@@ -18,8 +22,37 @@ T = TypeVar("T")
 _NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
 
 
+def setting(default: Any, help: str, *, metavar: str | None = None, choices: Any = None) -> Any:
+    """A config field with its help text, as ``dataclasses.field`` with metadata.
+
+    ``metavar`` names the value in ``--help`` (``PX``, ``LR``). ``choices``: a registry
+    (``MODELS``, ``LOSSES``) whose names are the values a string field takes; a fixed set of
+    values is a ``Literal`` annotation instead.
+    """
+    meta: dict[str, Any] = {"help": help}
+    if metavar is not None:
+        meta["metavar"] = metavar
+    if choices is not None:
+        meta["choices"] = choices
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def literal_values(hint: Any) -> tuple[Any, ...] | None:
+    """The values of a ``Literal[...]`` (or ``Literal[...] | None``), else None."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            if typing.get_origin(arg) is Literal:
+                return typing.get_args(arg)
+    return None
+
+
 def _describe(hint: Any) -> str:
     origin = typing.get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
     if origin in (Union, types.UnionType):
         return " or ".join("null" if a is type(None) else _describe(a) for a in typing.get_args(hint))
     if origin is tuple:
@@ -36,6 +69,11 @@ def _convert(value: Any, hint: Any) -> Any:
     if hint is Any:
         return value
     origin = typing.get_origin(hint)
+    if origin is Literal:
+        for choice in typing.get_args(hint):  # True == 1, but not a channel count
+            if type(value) is type(choice) and value == choice:
+                return choice
+        raise TypeError
     if origin in (Union, types.UnionType):
         for arg in typing.get_args(hint):
             if arg is type(None) and value is None:
@@ -94,13 +132,23 @@ def build(cls: type[T], values: dict[str, Any], where: str = "") -> T:
     if unknown:
         raise GanforgeError(f"{where}unknown setting{'s' if len(unknown) > 1 else ''} "
                             f"{', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    out = {}
-    for k, v in values.items():
-        try:
-            out[k] = _convert(v, hints[k])
-        except TypeError:
-            raise GanforgeError(f"{where}{k} must be {_describe(hints[k])}, got {v!r}") from None
-    return cls(**out)
+    return cls(**{k: _checked(k, v, hints[k], where) for k, v in values.items()})
+
+
+def _checked(name: str, value: Any, hint: Any, where: str) -> Any:
+    try:
+        return _convert(value, hint)
+    except TypeError:
+        raise GanforgeError(f"{where}{name} must be {_describe(hint)}, got {value!r}") from None
+
+
+def check(obj: Any) -> None:
+    """Check a config built without :func:`build` (``GANConfig(update="x")``) the same way:
+    every field's type and choices, one line naming the first wrong one."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        if f.init:
+            _checked(f.name, getattr(obj, f.name), hints[f.name], "")
 
 
 def fields_of(cls: type) -> set[str]:

@@ -171,12 +171,12 @@ def test_rmsprop_with_gradient_clipping(image_folder, tmp_path):
 @pytest.mark.parametrize("bad,match", [
     (dict(loss="hinge", label_smoothing=0.1), "no targets to smooth"),
     (dict(update="simultaneous", n_critic=5), "update 'simultaneous'"),
-    (dict(optimizer="sgd"), "--optimizer must be adam or rmsprop"),
-    (dict(d_cond="aux"), "--d-cond must be one of projection, acgan"),
+    (dict(optimizer="sgd"), "optimizer must be one of 'adam', 'rmsprop', got 'sgd'"),
+    (dict(d_cond="aux"), "d_cond must be one of 'projection', 'acgan', 'concat', got 'aux'"),
     (dict(model="mlp", sn=True), "model mlp does not take spectral norm"),
     (dict(model="mlp", mbstd=4), "model mlp has no minibatch-std layer"),
     (dict(mbstd=1), "--mbstd must be 0"),
-    (dict(g_upsample="shuffle"), "--g-upsample must be one of convt, resize"),
+    (dict(g_upsample="shuffle"), "g_upsample must be one of 'convt', 'resize', got 'shuffle'"),
     (dict(model="mlp", g_upsample="resize"), "model mlp has no --g-upsample choice"),
 ])
 def test_bad_toolkit_settings_are_one_line_errors(bad, match, image_folder):

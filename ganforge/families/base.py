@@ -102,6 +102,24 @@ class Family:
 FAMILIES: Registry[Family] = Registry("model family")
 
 
+@dataclass(frozen=True)
+class Preset:
+    """A named starting point: a family and the settings that differ from its defaults (run
+    settings and the family's own, by field name; aliases such as ``lr`` allowed)."""
+
+    family: str
+    settings: dict[str, Any]
+    doc: str = ""
+
+
+# One registry for every family; each family's file adds its presets beside its config.
+PRESETS: Registry[Preset] = Registry("preset")
+
+
+def add_preset(name: str, family: str, doc: str, **settings: Any) -> None:
+    PRESETS.register(name)(Preset(family, settings, doc))
+
+
 def ema_update(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], torch.Tensor], None]:
     """AveragedModel update with warm-up: decay min(decay, (1+n)/(10+n)) after n updates.
 

@@ -12,7 +12,7 @@ and "simultaneous" (both gradients from one forward pass, as the TensorFlow tuto
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,49 +22,77 @@ from ..env import Env
 from ..errors import GanforgeError
 from ..losses import LOSSES, gradient_penalty, r1_penalty, smooth_targets
 from ..models import MODELS, PairOptions, build_family
-from ..models.dcgan import UPSAMPLE
-from ..models.layers import COND_D, COND_G
-from .base import FAMILIES, Batch, DataInfo, Export, Family, Reason, has_batchnorm, lower_lr, make_ema
+from ..models.dcgan import Upsample
+from ..models.layers import CondD, CondG
+from ..typed import check, setting
+from .base import (
+    FAMILIES,
+    Batch,
+    DataInfo,
+    Export,
+    Family,
+    Reason,
+    add_preset,
+    has_batchnorm,
+    lower_lr,
+    make_ema,
+)
 
 
 @dataclass
 class GANConfig:
     """The GAN family's settings; saved as the ``model`` section of config.json."""
 
-    model: str = "dcgan"  # a network pair from ganforge.models.MODELS
-    z_dim: int = 100  # latent size
-    width: int = 64  # base channel count / hidden width of the networks
-    loss: str = "bce"  # a name from ganforge.losses.LOSSES
-    optimizer: str = "adam"  # "adam" or "rmsprop" (the Keras face GAN's)
-    lr_g: float = 2e-4  # separate rates: TTUR (Heusel et al. 2017) is lr_d > lr_g
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)  # Adam betas, as in Radford et al.
-    clip_value: float = 0.0  # clip every gradient element to [-c, c] (Keras clipvalue; 0 = off)
-    n_critic: int = 1  # D steps (one batch each) per G step: 5 for WGAN-GP and SNGAN
-    sn: bool = False  # spectral norm on every D layer (Miyato et al. 2018)
-    gp: float = 0.0  # WGAN-GP weight lambda (10 in Gulrajani et al.; 0 = off)
-    r1: float = 0.0  # R1 weight gamma on real images (Mescheder et al. 2018; 0 = off)
-    r1_every: int = 16  # lazy R1: every k steps, scaled by k (StyleGAN2)
+    model: str = setting("dcgan", "network pair", choices=MODELS)
+    z_dim: int = setting(100, "latent size", metavar="N")
+    width: int = setting(64, "base channel count of the networks", metavar="N")
+    loss: str = setting("bce", "adversarial loss", choices=LOSSES)
+    optimizer: Literal["adam", "rmsprop"] = setting("adam", "rmsprop: the Keras face GAN's "
+                                                    "(rho 0.9, epsilon 1e-7)")
+    # Separate rates: TTUR (Heusel et al. 2017) is lr_d > lr_g.
+    lr_g: float = setting(2e-4, "generator learning rate (TTUR)", metavar="LR")
+    lr_d: float = setting(2e-4, "discriminator learning rate (TTUR)", metavar="LR")
+    betas: tuple[float, float] = setting((0.5, 0.999), "Adam betas", metavar="B")  # Radford et al.'s
+    clip_value: float = setting(0.0, "clip each gradient element to [-C, C] (Keras clipvalue; "
+                                "0 = off)", metavar="C")
+    n_critic: int = setting(1, "D steps (one batch each) per G step: 5 for WGAN-GP and SNGAN",
+                            metavar="N")
+    sn: bool = setting(False, "spectral norm on every D layer (Miyato et al. 2018)")
+    gp: float = setting(0.0, "WGAN-GP gradient penalty weight (10 in Gulrajani et al.; 0 = off)",
+                        metavar="LAMBDA")
+    r1: float = setting(0.0, "R1 penalty weight on real images (Mescheder et al. 2018; 0 = off)",
+                        metavar="GAMMA")
+    r1_every: int = setting(16, "lazy R1: every K steps, scaled by K (StyleGAN2)", metavar="K")
     # D's normalization: "auto" = BatchNorm unless sn/gp/r1 ask D to score each image alone.
-    d_norm: str = "auto"
-    label_smoothing: float = 0.0  # one-sided: real targets become 1 - smoothing
-    label_noise: float = 0.0  # add noise * U(0,1) to D's targets (the Keras face-GAN trick)
-    update: str = "alternating"
-    # Generator EMA: decay of an exponential moving average of G's weights (0 = off). Training is
-    # unchanged; the saved generator, the grids and the evals use the average (Yazici et al. 2019).
-    ema: float = 0.0
-    # DiffAugment policy for D's inputs, e.g. "translation,cutout" ('' = off): data-efficient
-    # training on small data sets (Zhao et al. 2020).
-    diffaug: str = ""
+    d_norm: Literal["auto", "batch", "none"] = setting(
+        "auto", "BatchNorm in D or none (auto: none with --sn, --gp or --r1)")
+    label_smoothing: float = setting(0.0, "one-sided: real targets become 1 - S", metavar="S")
+    label_noise: float = setting(0.0, "add A * U(0,1) to D's targets (the Keras face-GAN trick)",
+                                 metavar="A")
+    update: Literal["alternating", "simultaneous"] = setting(
+        "alternating", "alternating: D step, then G through the updated D; simultaneous: both "
+        "gradients from one forward pass (the TensorFlow tutorial)")
+    # Generator EMA: training is unchanged; the saved generator, the grids and the evals use the
+    # average (Yazici et al. 2019).
+    ema: float = setting(0.0, "decay of a moving average of the generator's weights that samples "
+                         "are drawn from (e.g. 0.999; 0 = off)", metavar="DECAY")
+    # Data-efficient training on small data sets (Zhao et al. 2020).
+    diffaug: str = setting("", "DiffAugment policy for D's inputs: comma-separated color,"
+                           "translation,cutout ('' = off)", metavar="POLICY")
     # Minibatch standard deviation (Karras et al. 2018): D sees the spread of groups of this
-    # many images, so a G that draws one layout is caught (0 = off; 4 in ProGAN/StyleGAN).
-    mbstd: int = 0
-    # G's 2x layers: "convt" (Radford's transposed convs) or "resize" (nearest 2x + 3x3 conv,
-    # Odena et al. 2016: no fixed-position checkerboard, ~2.25x G's FLOPs).
-    g_upsample: str = "convt"
-    conditional: bool = False  # class-conditional: needs labelled data
-    g_cond: str = "embed"  # "embed" (label embedding beside z) or "cbn" (conditional BatchNorm)
-    d_cond: str = "projection"  # "projection" (Miyato & Koyama 2018) or "acgan" (Odena et al.)
+    # many images, so a G that draws one layout is caught.
+    mbstd: int = setting(0, "minibatch standard-deviation map in D over groups of G images "
+                         "(ProGAN's 4; 0 = off)", metavar="G")
+    # Resize-conv: Odena et al. 2016.
+    g_upsample: Upsample = setting("convt", "G's 2x layers: transposed conv (DCGAN) or nearest "
+                                   "resize + 3x3 conv (no checkerboard, ~2.25x G's FLOPs)")
+    conditional: bool = setting(False, "class-conditional GAN on labelled data (one sub-folder "
+                                "per class)")
+    g_cond: CondG = setting("embed", "G's conditioning: label embedding beside z or conditional "
+                            "BatchNorm")
+    # projection: Miyato & Koyama 2018; acgan: Odena et al. 2017; concat: one-hot label maps.
+    d_cond: CondD = setting("projection", "D's conditioning: projection head, auxiliary "
+                            "classifier or label maps beside the image")
 
     # One user-facing knob that sets several fields: --lr sets both learning rates.
     ALIASES: ClassVar[dict[str, tuple[str, ...]]] = {"lr": ("lr_g", "lr_d")}
@@ -74,12 +102,9 @@ class GANConfig:
             if not ok:
                 raise GanforgeError(msg)
 
+        check(self)  # types and choices
         MODELS.get(self.model)
         loss = LOSSES.get(self.loss)
-        need(self.update in ("alternating", "simultaneous"),
-             f"update must be 'alternating' or 'simultaneous', not {self.update!r}")
-        need(self.optimizer in ("adam", "rmsprop"),
-             f"--optimizer must be adam or rmsprop, not {self.optimizer!r}")
         need(0 <= self.ema < 1, f"--ema must be in [0, 1) (0 = off), got {self.ema}")
         parse_policy(self.diffaug)
         need(self.lr_g > 0 and self.lr_d > 0, f"--lr (lr_g, lr_d) must be > 0, got {self.lr_g}, {self.lr_d}")
@@ -90,8 +115,6 @@ class GANConfig:
         need(self.r1_every >= 1, f"--r1-every must be >= 1, got {self.r1_every}")
         need(self.mbstd == 0 or self.mbstd >= 2, f"--mbstd must be 0 (off) or a group size >= 2, "
              f"got {self.mbstd}")
-        need(self.d_norm in ("auto", "batch", "none"),
-             f"--d-norm must be auto, batch or none, not {self.d_norm!r}")
         need(not (self.update == "simultaneous" and (self.n_critic > 1 or self.gp or self.r1)),
              "update 'simultaneous' takes one tape for both networks: use update 'alternating' "
              "with --n-critic, --gp or --r1")
@@ -100,10 +123,6 @@ class GANConfig:
         need(loss.targets or not (self.label_smoothing or self.label_noise),
              f"--loss {self.loss} has no targets to smooth or noise; drop label_smoothing/label_noise")
         need(self.z_dim >= 1 and self.width >= 1, "z_dim and width must be >= 1")
-        need(self.g_upsample in UPSAMPLE,
-             f"--g-upsample must be one of {', '.join(UPSAMPLE)}, not {self.g_upsample!r}")
-        need(self.g_cond in COND_G, f"--g-cond must be one of {', '.join(COND_G)}, not {self.g_cond!r}")
-        need(self.d_cond in COND_D, f"--d-cond must be one of {', '.join(COND_D)}, not {self.d_cond!r}")
         return self
 
     def resolved_d_norm(self) -> str:
@@ -279,3 +298,71 @@ def _data_kind(cfg: GANConfig) -> str:
 
 FAMILIES.register("gan")(Family("gan", GANConfig, GANRecipe, _data_kind,
                                 "a generator and a discriminator (DCGAN, MLP, the TF tutorial's)"))
+
+
+# Presets: a name, a one-line doc and the settings that differ from the defaults.
+# The TensorFlow DCGAN tutorial's exact networks, BCE, batch 256 and its update (both gradients
+# from one tape). On the 5k digits of mnist-mini the tutorial's literal Adam(1e-4, betas .9/.999)
+# oscillates -- its own TensorFlow code too, measured here: digits-FID 42-91 between epochs 120
+# and 200 -- so the preset uses the optimizer this project's spec and Radford et al. name,
+# Adam(2e-4, beta1 0.5), and samples from an EMA of G (0.999). Measured, seed 0, 150 epochs:
+# digits-FID 14.7, 10/10 classes; the literal recipe gets 67 (37.9 with the EMA).
+# The literal tutorial: lr_g=lr_d=1e-4, betas=(0.9, 0.999), ema=0.
+add_preset("mnist-dcgan", "gan", "the TensorFlow DCGAN tutorial's networks on the bundled digits",
+           model="dcgan28", data="mnist-mini", size=28, channels=1, batch_size=256, epochs=150,
+           lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), update="simultaneous", ema=0.999)
+add_preset("mnist-mlp", "gan", "the fully connected GAN of the simple GAN tutorials",
+           model="mlp", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=30,
+           width=256, lr_g=2e-4, lr_d=2e-4)
+# The face GAN of the tutorials: CelebA aligned faces, 178x178 center crop resized to 64 px,
+# Radford's DCGAN, batch 128, Adam(2e-4, 0.5), 0.05 * U(0,1) label noise (Keras face GAN).
+add_preset("celeba64-dcgan", "gan", "the face GAN of the tutorials: CelebA 64 px, Radford's DCGAN",
+           model="dcgan", data="celeba", size=64, channels=3, batch_size=128, epochs=25,
+           width=64, label_noise=0.05)
+# The demo: recognisable digits in a few CPU minutes. Radford's DCGAN at 28 px and batch 64
+# makes many cheap updates; see README "The demo recipe" (width 32 was faster but blotchier).
+add_preset("mnist-fast", "gan", "the demo: recognisable digits in a few CPU minutes",
+           model="dcgan", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=25,
+           width=64, z_dim=64, lr_g=2e-4, lr_d=2e-4)
+# Class-conditional: mnist-fast's networks, the one-hot label beside z in G and as ten extra
+# input maps of D (the cDCGAN tutorials' conditioning), an EMA of G. On mnist-mini a projection
+# head with D's BatchNorm ignored the label, ACGAN and the maps both reached ~0.87 class agreement
+# at 25 epochs (README "Class-conditional GANs"); the preview draws one row per digit.
+add_preset("mnist-cgan", "gan", "class-conditional DCGAN on the bundled digits: --class 7 draws sevens",
+           model="dcgan", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=60,
+           width=64, z_dim=64, lr_g=2e-4, lr_d=2e-4, conditional=True, g_cond="embed",
+           d_cond="concat", ema=0.999)
+# Hinge loss + spectral norm (SNGAN's objective and D constraint) on mnist-fast's networks, D
+# without BatchNorm, sampled from an EMA of G.
+add_preset("mnist-hinge-sn", "gan", "hinge loss + spectral norm + EMA on the bundled digits",
+           model="dcgan", data="mnist-mini", size=28, channels=1, batch_size=64, epochs=25,
+           width=64, z_dim=64, loss="hinge", sn=True, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
+           ema=0.999)
+# WGAN-GP (Gulrajani et al. 2017): Wasserstein loss, gradient penalty 10, 5 critic steps per G
+# step, Adam(1e-4, betas 0.5/0.9) as in the paper, critic without BatchNorm.
+add_preset("fashion-mnist-wgangp", "gan", "WGAN-GP on Fashion-MNIST (download, 30 MB)",
+           model="dcgan", data="fashion-mnist", size=28, channels=1, batch_size=64, epochs=20,
+           width=64, z_dim=128, loss="wasserstein", gp=10.0, n_critic=5, lr_g=1e-4, lr_d=1e-4,
+           betas=(0.5, 0.9))
+# SNGAN's CIFAR-10 ResNet (Miyato et al. 2018, table 4): hinge, spectral norm, 5 critic steps,
+# Adam(2e-4, betas 0/0.9), batch 64, G 256 / D 128 channels.
+add_preset("cifar10-sngan", "gan", "SNGAN's ResNet on CIFAR-10 at 32 px (download, 162 MB)",
+           model="resnet32", data="cifar10", size=32, channels=3, batch_size=64, epochs=100,
+           width=128, z_dim=128, loss="hinge", sn=True, n_critic=5, lr_g=2e-4, lr_d=2e-4,
+           betas=(0.0, 0.9))
+# The seeds' Keras face GAN, exactly: its networks (models/facegan.py), RMSprop(1e-4) with
+# gradient values clipped to 1, batch 16, 0.05 * U(0,1) label noise, aligned CelebA centre-cropped
+# to 178x178 and resized to 128 px, a fixed 6x6 grid of latents each epoch.
+add_preset("celeba128-facegan", "gan", "the Keras face GAN of the seed article, exactly (CelebA 128 px)",
+           model="facegan", data="celeba", size=128, channels=3, batch_size=16, epochs=10, z_dim=32,
+           optimizer="rmsprop", lr_g=1e-4, lr_d=1e-4, clip_value=1.0, label_noise=0.05, grid_n=36)
+# Anime faces in colour: DCGAN's G with resize-conv upsampling, a spectrally normalised D without
+# BatchNorm with a minibatch-std map, hinge loss and an EMA of G. Measured at equal 30-min budgets
+# (README "Faces on a CPU"): the transposed-conv G drew one face layout with a fixed-position
+# texture; resize-conv + minibatch-std + no DiffAugment (17,000 faces seen ~3 times: nothing to
+# memorise) took KID 0.052 -> 0.012. No default data (the public anime-face sets are not
+# downloadable without an account): --data FOLDER|ZIP of 64 px faces.
+add_preset("anime64", "gan", "anime faces at 64 px from your folder or zip (--data)",
+           model="dcgan", data="", size=64, channels=3, batch_size=64, epochs=30, width=64,
+           z_dim=128, loss="hinge", sn=True, ema=0.999, mbstd=4, g_upsample="resize", lr_g=2e-4,
+           lr_d=2e-4, betas=(0.5, 0.999))

@@ -21,6 +21,7 @@ from ..errors import GanforgeError
 from ..losses import d_bce_loss, g_nonsaturating_loss
 from ..models import NetSpec
 from ..models.translation import PatchDiscriminator, UNetTranslator
+from ..typed import check, setting
 from .base import (
     FAMILIES,
     Batch,
@@ -28,6 +29,7 @@ from .base import (
     Export,
     Family,
     Reason,
+    add_preset,
     check_schedule,
     linear_decay,
     lower_lr,
@@ -40,18 +42,23 @@ from .cyclegan import frozen, thawed
 class Pix2PixConfig:
     """The pix2pix family's settings; saved as the ``model`` section of config.json."""
 
-    width: int = 64  # generator base channels (ngf)
-    d_width: int = 64  # discriminator base channels (ndf)
-    lambda_l1: float = 100.0
-    dropout: float = 0.5  # on the U-Net's inner decoder layers, in training
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    decay_from: float = 0.5
-    jitter: bool = True
+    width: int = setting(64, "generator base channels (ngf)", metavar="N")
+    d_width: int = setting(64, "discriminator base channels (ndf)", metavar="N")
+    lambda_l1: float = setting(100.0, "L1 weight (the generated image against the target)",
+                               metavar="L")
+    dropout: float = setting(0.5, "dropout on the U-Net's inner decoder layers, in training "
+                             "(the paper's only noise source)", metavar="P")
+    lr: float = setting(2e-4, "learning rate of every network (Adam)", metavar="LR")
+    betas: tuple[float, float] = setting((0.5, 0.999), "Adam betas", metavar="B")
+    decay_from: float = setting(0.5, "fraction of the run after which the learning rate falls "
+                                "linearly to 0", metavar="F")
+    jitter: bool = setting(True, "random resize (286/256), crop back and mirror of the training "
+                           "images")
 
     ALIASES: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def validate(self) -> Pix2PixConfig:
+        check(self)  # types and choices
         if self.width < 1 or self.d_width < 1:
             raise GanforgeError("width and d_width must be >= 1")
         if self.lambda_l1 < 0:
@@ -125,3 +132,15 @@ class Pix2PixRecipe:
 
 FAMILIES.register("pix2pix")(Family("pix2pix", Pix2PixConfig, Pix2PixRecipe, "paired",
                                     "paired image-to-image translation (label map -> photo)"))
+
+
+# Presets: a name, a one-line doc and the settings that differ from the defaults.
+# pix2pix as in Isola et al.: U-Net 256, PatchGAN on the pair, L1 100, batch 1 for facades
+# (200 epochs), batch 4 for edges2shoes (15 epochs).
+add_preset("facades", "pix2pix", "pix2pix: facade label maps -> photos (download, 29 MB)",
+           data="facades", size=256, channels=3, batch_size=1, epochs=200)
+add_preset("edges2shoes", "pix2pix", "pix2pix: shoe edge maps -> photos (download, 2 GB)",
+           data="edges2shoes", size=256, channels=3, batch_size=4, epochs=15)
+# The offline digit pair at 32 px, small networks: README "Translating images" measures them.
+add_preset("mnist2color-pix2pix", "pix2pix", "pix2pix on the offline digit pair (no download)",
+           data="mnist2color", size=32, channels=3, batch_size=8, epochs=2, width=32, d_width=32)

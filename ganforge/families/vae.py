@@ -9,7 +9,7 @@ give blurrier faces, GANs sharper ones" can be checked on the same protocol.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -18,28 +18,31 @@ from ..env import Env
 from ..errors import GanforgeError
 from ..models import NetSpec
 from ..models.dcgan import DCGANGenerator
-from .base import FAMILIES, Batch, DataInfo, Export, Family, Reason, lower_lr, make_ema
+from ..typed import check, setting
+from .base import FAMILIES, Batch, DataInfo, Export, Family, Reason, add_preset, lower_lr, make_ema
 
 
 @dataclass
 class VAEConfig:
     """The VAE family's settings; saved as the ``model`` section of config.json."""
 
-    z_dim: int = 32  # latent size
-    width: int = 32  # base channel count of encoder and decoder (DCGAN's layout)
-    beta: float = 1.0  # weight of the KL term (1 = the ELBO; > 1 = beta-VAE, smoother latents)
-    # "bce": pixels as Bernoulli probabilities (sharp digits); "mse": squared error on [0, 1]
-    # scaled by 1 / (2 * 0.1^2), a Gaussian likelihood with sigma 0.1 (colour photos).
-    recon: str = "bce"
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    ema: float = 0.0  # moving average of the decoder's weights, as for GANs (0 = off)
+    z_dim: int = setting(32, "latent size", metavar="N")
+    width: int = setting(32, "base channel count of the networks", metavar="N")  # DCGAN's layout
+    beta: float = setting(1.0, "weight of the KL term (1: the ELBO; > 1: beta-VAE, smoother "
+                          "latents)", metavar="B")
+    # "mse" is a Gaussian likelihood with sigma 0.1: squared error on [0, 1] times 1 / (2 * 0.1^2).
+    recon: Literal["bce", "mse"] = setting("bce", "reconstruction loss: bce (pixels as Bernoulli "
+                                           "probabilities; sharp digits) or mse (colour photos)")
+    lr: float = setting(1e-3, "learning rate of every network (Adam)", metavar="LR")
+    betas: tuple[float, float] = setting((0.9, 0.999), "Adam betas", metavar="B")
+    # The decoder is the published generator: averaged as a GAN's G is.
+    ema: float = setting(0.0, "decay of a moving average of the generator's weights that samples "
+                         "are drawn from (e.g. 0.999; 0 = off)", metavar="DECAY")
 
     ALIASES: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def validate(self) -> VAEConfig:
-        if self.recon not in ("bce", "mse"):
-            raise GanforgeError(f"recon must be 'bce' or 'mse', not {self.recon!r}")
+        check(self)  # types and choices
         if self.beta < 0:
             raise GanforgeError(f"beta must be >= 0, got {self.beta}")
         if self.lr <= 0:
@@ -125,3 +128,14 @@ class VAERecipe:
 
 FAMILIES.register("vae")(Family("vae", VAEConfig, VAERecipe, "images",
                                 "a variational autoencoder: DCGAN decoder, no discriminator"))
+
+
+# Presets: a name, a one-line doc and the settings that differ from the defaults.
+# VAEs on the same data and with the same decoder network as the DCGAN presets (their decoder
+# *is* DCGANGenerator), so README's "GAN vs VAE" compares objectives, not architectures.
+add_preset("mnist-vae", "vae", "a VAE on the bundled digits (compare with mnist-fast)",
+           data="mnist-mini", size=28, channels=1, batch_size=64, epochs=25, z_dim=32, width=64,
+           recon="bce", lr=1e-3)
+add_preset("celeba64-vae", "vae", "a VAE on CelebA faces at 64 px (compare with celeba64-dcgan)",
+           data="celeba", size=64, channels=3, batch_size=128, epochs=25, z_dim=128, width=64,
+           recon="mse", lr=1e-3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -150,7 +152,8 @@ class DCGANGenerator(nn.Module):
         return x
 
 
-UPSAMPLE = ("convt", "resize")
+Upsample = Literal["convt", "resize"]  # G's 2x layers (see _up)
+UPSAMPLE: tuple[str, ...] = get_args(Upsample)
 
 
 def _up(c_in: int, c_out: int, how: str) -> list[nn.Module]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import nn
 
@@ -114,5 +116,9 @@ class ClassHead(nn.Module):
         return self.classify(phi)
 
 
-COND_G = ("embed", "cbn")  # label embedding concatenated to z, or conditional BatchNorm
-COND_D = ("projection", "acgan", "concat")  # concat: one-hot label maps beside the image
+# The conditioning choices, written once: the GAN config's annotations, the CLI's choices and
+# the networks' checks all read these.
+CondG = Literal["embed", "cbn"]  # label embedding concatenated to z, or conditional BatchNorm
+CondD = Literal["projection", "acgan", "concat"]  # concat: one-hot label maps beside the image
+COND_G: tuple[str, ...] = get_args(CondG)
+COND_D: tuple[str, ...] = get_args(CondD)
