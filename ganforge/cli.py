@@ -392,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: the run's training data)")
     ev.add_argument("--metrics", metavar="LIST",
                     help="comma-separated: fid,kid,is,pr,c2st,mmd (default fid,kid,pr, and is "
-                         "where the features have class probabilities)")
+                         "where the features have class probabilities; pr not on pixel features; "
+                         "a translation run: fid,kid,c2st)")
     ev.add_argument("--features", default="auto",
                     help="auto (digits for a digit data set, inception if its weights are set, else "
                          "pixels), digits, inception, pixels")

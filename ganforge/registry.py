@@ -39,3 +39,8 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._items)
+
+    def items(self) -> list[tuple[str, T]]:
+        """(name, item) in the order they were registered (``names()`` is sorted): for output
+        that lists every item, such as the rows of ``ganforge eval``'s table."""
+        return list(self._items.items())

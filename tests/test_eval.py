@@ -12,7 +12,7 @@ from PIL import Image
 import ganforge
 from ganforge.data import load_data
 from ganforge.errors import GanforgeError
-from ganforge.metrics import evaluate, stats
+from ganforge.metrics import evaluate, format_table, stats
 from ganforge.metrics.digits import accuracy, load_digits_cnn, weights_path
 from ganforge.metrics.digits_split import heldout_split
 from ganforge.metrics.features import get_extractor, inception_extractor
@@ -158,3 +158,93 @@ def test_extractor_registry_is_open_and_names_unknowns(image_folder):
     res = evaluate(fake=image_folder, real=image_folder, n=12, size=16, metrics="kid",
                    features="corners-test", cache=False)
     assert res["protocol"]["features"] == "corners-test"
+
+
+# ---- one evaluator: its registries ----------------------------------------------------------
+def test_unknown_or_misplaced_check_is_a_clear_error(image_folder):
+    from ganforge.metrics import CHECKS
+
+    with pytest.raises(GanforgeError, match="unknown check 'nope'; known: class_agreement, digit_kept"):
+        CHECKS.get("nope")
+    kw = dict(fake=image_folder, real=image_folder, n=12, size=16, metrics="kid", cache=False)
+    with pytest.raises(GanforgeError, match="unknown check 'nope'"):
+        evaluate(checks="nope", **kw)
+    with pytest.raises(GanforgeError, match="check 'digit_kept' is for translation sources of mnist2color; "
+                                            "this is images"):
+        evaluate(checks=["digit_kept"], **kw)
+
+
+def test_a_registered_check_runs_only_for_its_data_set(image_folder, gray_folder, monkeypatch):
+    from ganforge.metrics import CHECKS, Check
+    from ganforge.metrics.base import real_row
+
+    ran = []
+
+    def brightness(s):
+        ran.append(s.source.dataset)
+        return {"brightness": {"value": float(s.sets.fake.mean()), "real": 0.5, "n": s.sets.n}}
+
+    monkeypatch.setitem(CHECKS._items, "test-brightness", Check(
+        brightness, kinds=("images",), datasets=(str(gray_folder),),
+        rows=(real_row("brightness", "mean brightness", ".3f", "(a half)"),)))
+    kw = dict(n=10, size=16, metrics="kid", cache=False)
+    res = evaluate(fake=gray_folder, real=gray_folder, **kw)
+    assert ran == [str(gray_folder)] and "brightness" in res["metrics"]
+    assert "mean brightness" in format_table(res)
+    other = evaluate(fake=image_folder, real=image_folder, **kw)  # another data set: not run
+    assert ran == [str(gray_folder)] and "brightness" not in other["metrics"]
+    assert "mean brightness" not in format_table(other)
+    assert evaluate(fake=gray_folder, real=gray_folder, checks=(), **kw)["metrics"].keys() == {"kid"}
+
+
+def test_table_rows_come_from_the_registries(image_folder, monkeypatch):
+    from ganforge.metrics import METRICS, Metric
+    from ganforge.metrics.base import floor_row
+
+    def gap(x, ref, seed):
+        return {"mean_gap": float(abs(x.feats.mean() - ref.feats.mean())), "spread": float(x.feats.std())}
+
+    # A metric that names its row, and one that does not: its entries still get a row each.
+    named = Metric(gap, rows=(floor_row("mean_gap", "mean gap", ".3f"),))
+    monkeypatch.setitem(METRICS._items, "test-gap", named)
+    monkeypatch.setitem(METRICS._items, "test-plain", Metric(lambda x, ref, seed: {"test-plain": 1.0}))
+    res = evaluate(fake=image_folder, real=image_folder, n=12, size=16, metrics="kid,test-gap,test-plain",
+                   features="pixels", cache=False)
+    table = format_table(res)
+    labels = [line.split("  ")[0] for line in table.splitlines()[2:-1]]
+    assert labels == ["KID", "mean gap", "test-plain", "spread"], table
+    assert "±" in table.splitlines()[3]  # the new row shows its floor like the others
+
+
+def test_precision_recall_on_pixels_is_skipped_or_noted(image_folder):
+    """Issue 18: pixel precision read 1.0 for colour blobs. On raw pixels a mean-like image lies
+    inside the real images' k-NN balls, so by default pr is skipped (and said); asked for by
+    name it is computed with the note, in the table and the JSON."""
+    said = []
+    res = evaluate(fake=image_folder, real=image_folder, n=12, size=16, features="pixels", cache=False,
+                   say=said.append)
+    assert "precision" not in res["metrics"] and "fid" in res["metrics"]
+    assert any(line.startswith("skipping pr: on raw pixels") for line in said), said
+    assert "k-NN" in res["protocol"]["skipped"]["pr"]
+    asked = evaluate(fake=image_folder, real=image_folder, n=12, size=16, metrics="pr", features="pixels",
+                     cache=False)
+    assert "precision" in asked["metrics"] and "k-NN" in asked["protocol"]["notes"]["pr"]
+    assert "note: pr on pixels features: on raw pixels" in format_table(asked)
+    digits = evaluate(fake=image_folder, real=image_folder, n=12, size=16, metrics="pr", features="digits",
+                      cache=False)
+    assert "notes" not in digits["protocol"]  # no caveat on features made for the data
+
+
+def test_a_conditional_run_gets_its_class_check_and_row(tmp_path):
+    run = ganforge.train("mnist-cgan", max_steps=2, out=tmp_path / "c", batch_size=16, width=8,
+                         quiet=True, device="cpu").path
+    said = []
+    res = evaluate(run, metrics="fid", n=100, floor_splits=1, device="cpu", say=said.append)
+    c = res["metrics"]["class_accuracy"]
+    assert c["n"] == 100 and 0 <= c["value"] <= 1 and c["real"] > 0.9  # the classifier on real digits
+    assert any(line.startswith("checking class_agreement") for line in said)
+    assert "class asked = class seen" in format_table(res)
+    pixels = evaluate(run, metrics="fid", n=20, floor_splits=1, features="pixels", device="cpu",
+                      say=said.append)
+    assert "class_accuracy" not in pixels["metrics"]
+    assert "skipping class_agreement: the pixels extractor has no class probabilities" in said

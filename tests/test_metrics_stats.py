@@ -123,3 +123,26 @@ def test_fid_with_fewer_images_than_dimensions_matches_the_covariance_route():
     want = stats.frechet_distance(*stats.mean_cov(a), *stats.mean_cov(b))
     assert stats.fid_from_features(a, b) == pytest.approx(want, rel=1e-7)
     assert stats.fid_from_features(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_kid_reads_its_subsets_from_kernels_computed_once(monkeypatch):
+    """The same numbers as computing the kernels per subset (the paper's recipe), whether the
+    subsets are smaller than the sets, the whole sets, or the sets too large to keep kernels."""
+    def per_subset(a, b, subsets, subset_size, seed=0):
+        d, m = a.shape[1], min(subset_size, len(a), len(b))
+        rng = np.random.default_rng(seed)
+        vals = []
+        for _ in range(subsets):
+            x, y = a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)]
+            vals.append(stats._mmd2_unbiased((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3,
+                                             (x @ y.T / d + 1) ** 3))
+        return np.mean(vals), np.std(vals)
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(300, 16)), rng.normal(0.3, 1, size=(250, 16))
+    for sub in (100, 250, 1000):  # a subset, all of b (a subset of a), everything
+        assert stats.kid(a, b, subsets=7, subset_size=sub, seed=2) == pytest.approx(
+            per_subset(a, b, 7, sub, seed=2), rel=1e-9, abs=1e-12)
+    assert stats.kid(a[:250], b, subsets=7, subset_size=1000)[1] == 0.0  # one number, computed once
+    monkeypatch.setattr(stats, "KID_FULL_KERNEL", 100)  # too large to keep: kernels per subset
+    assert stats.kid(a, b, subsets=3, subset_size=50) == pytest.approx(per_subset(a, b, 3, 50), rel=1e-9)

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# KID computes its kernel matrices once for sets up to this many images a side (3 float64
+# matrices of 5,000^2: 600 MB); larger sets are kernelled per subset, as the paper does.
+KID_FULL_KERNEL = 5000
+
 
 def mean_cov(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     f = np.asarray(feats, dtype=np.float64)
@@ -63,17 +67,35 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 100
     """Kernel Inception Distance: unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3, over subsets.
 
     Returns (mean, std) over ``subsets`` random subsets of ``subset_size`` (capped at the sizes).
+
+    The kernel matrices are computed once for the whole sets (up to ``KID_FULL_KERNEL`` images
+    a side) and every subset reads its rows from them. A subset as large as both sets is the
+    whole set in another order, and the unbiased estimate does not depend on the order, so then
+    the value is computed once (std 0). Computing the kernels per subset made ``eval --n 1000``
+    on 3,072 pixel features spend ~1 CPU-minute per KID, mostly recomputing one number.
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     d = a.shape[1]
     m = min(subset_size, len(a), len(b))
+
+    def k(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (x @ y.T / d + 1) ** 3
+
+    if m == len(a) == len(b):
+        return _mmd2_unbiased(k(a, a), k(b, b), k(a, b)), 0.0
     rng = np.random.default_rng(seed)
+    full = max(len(a), len(b)) <= KID_FULL_KERNEL
+    if full:
+        kaa, kbb, kab = k(a, a), k(b, b), k(a, b)
     vals = []
     for _ in range(subsets):
-        x = a[rng.choice(len(a), m, replace=False)]
-        y = b[rng.choice(len(b), m, replace=False)]
-        vals.append(_mmd2_unbiased((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3,
-                                   (x @ y.T / d + 1) ** 3))
+        i = rng.choice(len(a), m, replace=False)
+        j = rng.choice(len(b), m, replace=False)
+        if full:
+            vals.append(_mmd2_unbiased(kaa[np.ix_(i, i)], kbb[np.ix_(j, j)], kab[np.ix_(i, j)]))
+        else:
+            x, y = a[i], b[j]
+            vals.append(_mmd2_unbiased(k(x, x), k(y, y), k(x, y)))
     return float(np.mean(vals)), float(np.std(vals))
 
 
