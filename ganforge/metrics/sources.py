@@ -74,7 +74,7 @@ def _check_size(size: int | None, native: int) -> int:
 
 def _real_set(real: Any, size: int, n: int, say: Say) -> tuple[Any, int]:
     """The real set at ``size`` and ``n`` capped at half of it (the other half is the floor)."""
-    real_set = load_data(real, size=size)
+    real_set = load_data(real, size=size, cache=True)  # the training run's prepared set, if any
     total = len(real_set)
     if total < 4:
         raise GanforgeError(f"--real {real}: {total} images; need at least 4 (two halves)")
@@ -171,8 +171,9 @@ class TranslationSource(Source):
 
         cfg = self.cfg
         say(f"loading {cfg.run.data}" + (f" and {cfg.run.data_b}" if cfg.run.data_b else ""))
-        pair = load_domains(cfg.run.data, cfg.run.data_b, FAMILIES.get(cfg.family).data == "paired",
-                            self.size, self.model.channels, cfg.run.fit, quiet=True)
+        paired = FAMILIES.get(cfg.family).data_kind(cfg.model) == "paired"
+        pair = load_domains(cfg.run.data, cfg.run.data_b, paired, self.size, self.model.channels,
+                            cfg.run.fit, quiet=True, cache=cfg.run.cache)
         real_b = torch.cat([pair.targets, pair.held_targets])
         n_eff = min(n, len(pair.held), len(real_b) // 2)
         if n_eff < 2:
