@@ -111,14 +111,34 @@ def test_data_list(cli):
         assert name in out
 
 
+# Each rank records the rows it read, then runs the CLI as `python -m ganforge` would.
+_SPY = """
+import json, os, sys
+from ganforge.data import kinds
+seen = []
+read = kinds.ImageData.batch
+def spy(self, idx, epoch, step):
+    seen.append([epoch, idx.tolist()])
+    return read(self, idx, epoch, step)
+kinds.ImageData.batch = spy
+from ganforge.cli import main
+code = main(sys.argv[1:])
+with open(os.environ["SEEN"] + os.environ["RANK"], "w") as f:
+    json.dump(seen, f)
+raise SystemExit(code)
+"""
+
+
 @pytest.mark.slow
 def test_ddp_two_processes_on_cpu(image_folder, tmp_path):
-    """torchrun with 2 CPU processes (gloo): both train, rank 0 writes the run."""
+    """torchrun with 2 CPU processes (gloo): both train, each reading only its own shard of
+    every epoch, and rank 0 writes the run."""
     run = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    (tmp_path / "spy.py").write_text(_SPY)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SEEN": str(tmp_path / "seen")}
     p = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "ganforge", "train", "dcgan", "--data", str(image_folder), "--out", str(run),
+         str(tmp_path / "spy.py"), "train", "dcgan", "--data", str(image_folder), "--out", str(run),
          "--epochs", "2", *TINY], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     import json
@@ -129,6 +149,11 @@ def test_ddp_two_processes_on_cpu(image_folder, tmp_path):
 
     assert read_training_state(run / "state.safetensors")["step"] == 2 * (24 // 8)
     assert (run / "samples" / "epoch_0002.png").exists()
+    seen = [json.loads((tmp_path / f"seen{r}").read_text()) for r in (0, 1)]
+    for epoch in (0, 1):
+        rows = [{i for e, idx in s if e == epoch for i in idx} for s in seen]
+        assert len(rows[0]) == len(rows[1]) == 12 and not rows[0] & rows[1]  # disjoint halves
+        assert rows[0] | rows[1] == set(range(24))
 
 
 def test_demo_prints_run_folder_and_contents(cli, tmp_path):

@@ -19,7 +19,7 @@ from PIL import Image
 
 import ganforge
 from ganforge.config import resolve
-from ganforge.data import load_domains
+from ganforge.data import list_prepared, load_domains
 from ganforge.errors import GanforgeError
 from ganforge.families import FAMILIES
 from ganforge.serialization import read_training_state
@@ -80,6 +80,7 @@ def test_resume_is_bit_exact(family, image_folder, tmp_path):
     a = train_run(tiny(family, image_folder, epochs=2), tmp_path / "a", quiet=True)
     train_run(tiny(family, image_folder, epochs=1), tmp_path / "b", quiet=True)
     b = ganforge.train(out=tmp_path / "b", resume=True, epochs=2, quiet=True).path
+    assert list_prepared(), "the runs trained from prepared (memory-mapped) sets"
     assert_same_state(a, b, 6)
     losses = [{k: v for k, v in r.items() if k.endswith("_loss")}
               for r in ganforge.Run(a).metrics]
