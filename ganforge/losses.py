@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -123,3 +124,13 @@ def r1_penalty(real_out: torch.Tensor, real_in: torch.Tensor) -> torch.Tensor:
     required grad when ``real_out`` was computed. Multiply by gamma / 2."""
     (grad,) = torch.autograd.grad(real_out.float().sum(), real_in, create_graph=True)
     return grad.flatten(1).pow(2).sum(1).mean()
+
+
+def path_lengths(images: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
+    """StyleGAN2's path length per image: |J_w^T y| for y ~ N(0, I) / sqrt(H*W), the Jacobian of
+    the images with respect to the per-layer ws (N, L, D), averaged over layers as the paper's
+    implementation does: sqrt(mean_l sum_d g^2). ``ws`` must be part of the images' graph; the
+    penalty is (length - running mean)^2, kept differentiable (create_graph)."""
+    noise = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
+    (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)
+    return grad.float().square().sum(2).mean(1).sqrt()

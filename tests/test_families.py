@@ -35,6 +35,8 @@ TINY = {
     "vae": dict(z_dim=8, width=4, ema=0.9),
     "cyclegan": dict(width=4, d_width=4, blocks=1, pool_size=4, decay_from=1.0),
     "pix2pix": dict(width=4, d_width=4, decay_from=1.0),
+    # Every phase in a 3-step epoch: R1 and the path-length penalty at steps 0 and 2.
+    "stylegan2": dict(width=8, z_dim=8, map_layers=1, r1_every=2, pl_every=2, ema_kimg=0.01),
 }
 TWO_DOMAINS = {"cyclegan", "pix2pix"}
 

@@ -74,7 +74,7 @@ def test_every_run_setting_is_a_flag():
 
 def test_help_shows_defaults_choices_and_families(cli):
     out = " ".join(cli("train", "--help").stdout.split())  # argparse wraps lines
-    assert "--z-dim N [gan, vae] latent size (default: gan: 100; vae: 32)" in out
+    assert "--z-dim N [gan, stylegan2, vae] latent size (default: gan: 100; stylegan2: 512; vae: 32)" in out
     assert "--update {alternating,simultaneous}" in out and "(default: 'alternating')" in out
     assert "--betas B1 B2 [every family] Adam betas" in out
     assert "--sn, --no-sn" in out and "--no-guard" in out and "--no-jitter" in out

@@ -25,19 +25,22 @@ def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
 
 @torch.no_grad()
 def render(net: nn.Module, z: torch.Tensor, batch_size: int = 256,
-           labels: torch.Tensor | None = None) -> torch.Tensor:
+           labels: torch.Tensor | None = None, psi: float | None = None) -> torch.Tensor:
     """Run a generator in eval mode over latents (and class labels) in chunks: images in [0, 1]
-    on the CPU. The network's train/eval mode is restored afterwards, so training can call it."""
+    on the CPU. The network's train/eval mode is restored afterwards, so training can call it.
+    ``psi``: truncation, for generators that track an average latent (StyleGAN2)."""
     dev = next(net.parameters()).device
     was_training = net.training
     net.eval()
-    if labels is None:
+    if psi is not None:
+        out = [net(chunk.to(dev), psi=psi).float().cpu() for chunk in z.split(batch_size)]
+    elif labels is None:
         out = [net(chunk.to(dev)).float().cpu() for chunk in z.split(batch_size)]
     else:
         out = [net(c.to(dev), y.to(dev)).float().cpu()
                for c, y in zip(z.split(batch_size), labels.split(batch_size))]
     net.train(was_training)
-    return (torch.cat(out) + 1) / 2
+    return ((torch.cat(out) + 1) / 2).clamp_(0, 1)  # a tanh G is in range; StyleGAN2's is not
 
 
 class Sampler:
@@ -107,24 +110,34 @@ class Sampler:
         y = None if self.classes is None else torch.zeros(1, dtype=torch.long)
         return tuple(render(self.net, torch.zeros(1, self.z_dim), labels=y).shape[1:])  # type: ignore[return-value]
 
+    @property
+    def truncatable(self) -> bool:
+        """Whether the generator tracks an average latent that ``psi`` can pull towards."""
+        return hasattr(getattr(self.net, "mapping", None), "w_avg")
+
     def from_latents(self, z: torch.Tensor, batch_size: int = 256,
-                     labels: torch.Tensor | None = None) -> torch.Tensor:
+                     labels: torch.Tensor | None = None, psi: float | None = None) -> torch.Tensor:
         """Images in [0, 1], (N, C, H, W), on the CPU."""
+        if psi is not None and not self.truncatable:
+            raise GanforgeError(f"--psi {psi}: this generator has no average latent to truncate "
+                                "towards (truncation is for StyleGAN2 runs)")
         if labels is None and self.classes is not None:
             labels = self.labels(len(z))
-        return render(self.net, z, batch_size, labels)
+        return render(self.net, z, batch_size, labels, psi)
 
     def generate(self, n: int, seed: int = 0, pil: bool = False,
-                 label: int | str | list | None = None) -> torch.Tensor | list[Image.Image]:
+                 label: int | str | list | None = None,
+                 psi: float | None = None) -> torch.Tensor | list[Image.Image]:
         """``n`` new images; the same seed gives the same images.
 
         ``label`` (class-conditional models): a class index or name for all ``n`` images, a list
-        of ``n``, or None for the classes in turn. Returns a float tensor (N, C, H, W) in [0, 1],
-        or a list of PIL images with ``pil=True``.
+        of ``n``, or None for the classes in turn. ``psi`` (StyleGAN2): truncation, 1 = none,
+        0 = the average image; 0.5-0.7 trades variety for typical, cleaner images. Returns a
+        float tensor (N, C, H, W) in [0, 1], or a list of PIL images with ``pil=True``.
         """
         if n < 1:
             raise GanforgeError(f"n must be >= 1, got {n}")
-        images = self.from_latents(latents(n, self.z_dim, seed), labels=self.labels(n, label))
+        images = self.from_latents(latents(n, self.z_dim, seed), labels=self.labels(n, label), psi=psi)
         return to_pil(images) if pil else images
 
     def grid(self, n: int = 64, seed: int = 0, nrow: int | None = None,

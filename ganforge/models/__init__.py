@@ -19,6 +19,7 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator, TFDCGANDiscriminator, TFD
 from .facegan import KerasFaceDiscriminator, KerasFaceGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
 from .resnet import ResNetDiscriminator, ResNetGenerator
+from .stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 from .translation import PatchDiscriminator, ResNetTranslator, UNetTranslator
 from .vae import ConvEncoder
 
@@ -38,6 +39,8 @@ for _cls in (
     ResNetTranslator,
     UNetTranslator,
     PatchDiscriminator,
+    StyleGAN2Generator,
+    StyleGAN2Discriminator,
 ):
     NETWORKS.register(_cls.__name__)(_cls)
 

@@ -1,0 +1,165 @@
+"""StyleGAN2's pieces against what the paper says they compute (the family contract -- first
+step, bit-exact resume, load with no flags -- is in tests/test_families.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ganforge
+from ganforge.config import resolve
+from ganforge.errors import GanforgeError
+from ganforge.families.stylegan2 import lazy_adam
+from ganforge.losses import path_lengths, r1_penalty
+from ganforge.models.stylegan2 import (
+    EqualLinear,
+    MappingNetwork,
+    StyleGAN2Discriminator,
+    StyleGAN2Generator,
+    _lowpass,
+    channels_at,
+    downsample2d,
+    modulated_conv2d,
+    upsample2d,
+)
+
+
+def test_modulated_conv_equals_an_explicit_per_sample_convolution():
+    g = torch.Generator().manual_seed(0)
+    x, w, s = torch.randn(3, 5, 8, 8, generator=g), torch.randn(4, 5, 3, 3, generator=g), \
+        torch.randn(3, 5, generator=g)
+    out = modulated_conv2d(x, w, s)
+    for i in range(3):
+        wi = w * s[i][None, :, None, None]
+        wi = wi / wi.square().sum(dim=(1, 2, 3), keepdim=True).add(1e-8).sqrt()
+        torch.testing.assert_close(out[i : i + 1], F.conv2d(x[i : i + 1], wi, padding=1))
+    plain = modulated_conv2d(x, w, s, demodulate=False)
+    torch.testing.assert_close(plain[1:2], F.conv2d(x[1:2], w * s[1][None, :, None, None], padding=1))
+
+
+def test_demodulation_gives_unit_output_variance():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 64, 32, 32, generator=g)
+    w = torch.randn(32, 64, 3, 3, generator=g) * 5  # any scale
+    s = torch.rand(4, 64, generator=g) * 3 + 0.1  # any positive styles
+    out = modulated_conv2d(x, w, s)[:, :, 1:-1, 1:-1]  # inside the zero padding
+    assert abs(out.var().item() - 1.0) < 0.05
+    assert modulated_conv2d(x, w, s, demodulate=False).var().item() > 10
+
+
+def test_equalized_lr_and_the_mapping_networks_learning_rate():
+    torch.manual_seed(0)
+    fast, slow = EqualLinear(256, 256), EqualLinear(256, 256, lr_mul=0.01)
+    # The same effective weights at init, whatever lr_mul: N(0, 1/fan_in).
+    for layer in (fast, slow):
+        eff = layer.weight * layer.scale
+        assert abs(eff.std().item() * math.sqrt(256) - 1) < 0.02
+    # One Adam step of the same size on each: the effective weights move lr_mul as far.
+    moved = []
+    for layer in (fast, slow):
+        before = (layer.weight * layer.scale).detach().clone()
+        opt = torch.optim.Adam(layer.parameters(), lr=1e-3)
+        layer(torch.randn(8, 256)).square().mean().backward()
+        opt.step()
+        moved.append(((layer.weight * layer.scale).detach() - before).abs().mean().item())
+    assert abs(moved[1] / moved[0] - 0.01) < 1e-3
+    assert MappingNetwork(16, 16, 2).net[0].lr_mul == 0.01
+
+
+def test_path_length_against_a_hand_computed_value():
+    torch.manual_seed(3)
+    a = torch.randn(3, 4, 4, 6)  # images = sum over the per-layer ws of a fixed linear map
+    ws = torch.randn(2, 5, 6, requires_grad=True)
+    images = torch.einsum("nld,chwd->nchw", ws, a)
+    torch.manual_seed(7)
+    lengths = path_lengths(images, ws)
+    torch.manual_seed(7)
+    y = torch.randn(2, 3, 4, 4) / 4.0  # / sqrt(H * W)
+    grad = torch.einsum("nchw,chwd->nd", y, a)  # the same for every layer
+    expected = grad.square().sum(1).sqrt()  # mean over identical layers
+    torch.testing.assert_close(lengths, expected)
+    # A map that bends: the lengths stay differentiable (create_graph), as the penalty needs.
+    path_lengths(torch.einsum("nld,chwd->nchw", ws.tanh(), a), ws).sum().backward()
+    assert torch.isfinite(ws.grad).all() and ws.grad.abs().sum() > 0
+
+
+def test_r1_against_a_hand_computed_value():
+    x = torch.randn(3, 2, 4, 4, requires_grad=True)
+    k = torch.randn(2, 4, 4)
+    out = (x * k).sum(dim=(1, 2, 3)) + (x**2).sum(dim=(1, 2, 3))
+    expected = (k + 2 * x.detach()).flatten(1).square().sum(1).mean()
+    torch.testing.assert_close(r1_penalty(out, x), expected)
+
+
+def test_lazy_regularization_scales_adam():
+    opt = lazy_adam([torch.nn.Parameter(torch.zeros(1))], 0.0025, (0.0, 0.99), 16)
+    c = 16 / 17
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0025 * c)
+    assert opt.param_groups[0]["betas"] == pytest.approx((0.0, 0.99**c))
+
+
+def test_networks_shapes_and_channels():
+    assert [channels_at(r, 512) for r in (4, 32, 64, 256, 1024)] == [512, 512, 256, 64, 16]
+    G = StyleGAN2Generator(z_dim=16, size=32, channels=3, width=16, map_layers=2)
+    D = StyleGAN2Discriminator(size=32, channels=3, width=16)
+    assert G.num_ws == 8
+    img = G(torch.randn(5, 16))
+    assert img.shape == (5, 3, 32, 32) and D(img).shape == (5,)
+    x = torch.randn(2, 3, 8, 8)
+    assert upsample2d(x, _lowpass()).shape == (2, 3, 16, 16)
+    torch.testing.assert_close(upsample2d(torch.ones(1, 1, 4, 4), _lowpass())[..., 2:-2, 2:-2],
+                               torch.ones(1, 1, 4, 4))  # the mean is kept away from the borders
+    assert downsample2d(x, _lowpass()).shape == (2, 3, 4, 4)
+    with pytest.raises(ValueError, match="2\\^k px"):
+        StyleGAN2Generator(16, 28, 3)
+
+
+def test_style_mixing_takes_the_second_latents_layers():
+    G = StyleGAN2Generator(z_dim=8, size=16, channels=3, width=8, map_layers=1).eval()
+    z, z2 = torch.randn(2, 8), torch.randn(2, 8)
+    _, ws = G(z, mix_z=z2, cutoff=2, return_ws=True)
+    torch.testing.assert_close(ws[:, :2], G.ws(z)[:, :2])
+    torch.testing.assert_close(ws[:, 2:], G.ws(z2)[:, 2:])
+
+
+def test_psi_zero_gives_the_average_w_image_and_noise_is_fixed_in_eval():
+    G = StyleGAN2Generator(z_dim=8, size=16, channels=3, width=8, map_layers=1).eval()
+    G.mapping.w_avg.copy_(torch.randn(8))
+    a, b = G(torch.randn(3, 8), psi=0.0), G(torch.randn(3, 8), psi=0.0)
+    avg = G.synthesis(G.mapping.w_avg[None, None].expand(1, G.num_ws, -1))
+    torch.testing.assert_close(a, avg.expand(3, -1, -1, -1))
+    torch.testing.assert_close(a, b)
+    z = torch.randn(2, 8)
+    torch.testing.assert_close(G(z), G(z))  # eval: the fixed noise images
+
+
+def test_the_average_w_is_tracked_in_training():
+    m = MappingNetwork(8, 8, 1, w_avg_beta=0.5)
+    z = torch.randn(64, 8)
+    m(z, track=True)
+    torch.testing.assert_close(m.w_avg, 0.5 * m(z).detach().mean(0))
+
+
+def test_train_generate_with_truncation(image_folder, tmp_path):
+    cfg = resolve("stylegan2", data=str(image_folder), size=16, batch_size=8, max_steps=2, grid_n=4,
+                  width=8, z_dim=8, map_layers=1, device="cpu")
+    run = ganforge.Run(ganforge.training.train_run(cfg, tmp_path / "r", quiet=True))
+    s = ganforge.load(run.path, device="cpu")
+    full, trunc = s.generate(8, seed=0), s.generate(8, seed=0, psi=0.5)
+    assert full.shape == (8, 3, 16, 16) and 0 <= full.min() and full.max() <= 1
+    assert trunc.std(0).mean() < full.std(0).mean()  # pulled together towards the average
+    dc = resolve("dcgan", data=str(image_folder), size=16, batch_size=8, max_steps=1, width=4, z_dim=8,
+                 grid_n=4, device="cpu")
+    plain = ganforge.load(ganforge.training.train_run(dc, tmp_path / "d", quiet=True), device="cpu")
+    with pytest.raises(GanforgeError, match="no average latent"):
+        plain.generate(2, psi=0.7)
+
+
+def test_a_size_stylegan2_cannot_make_is_one_line(image_folder, tmp_path):
+    cfg = resolve("stylegan2", data=str(image_folder), size=20, batch_size=8, max_steps=1, width=8,
+                  z_dim=8, device="cpu")
+    with pytest.raises(GanforgeError, match="--size 20: StyleGAN2 makes 2\\^k px images"):
+        ganforge.training.train_run(cfg, tmp_path / "r", quiet=True)
