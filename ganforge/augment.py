@@ -8,6 +8,7 @@ The policies follow the paper's reference implementation (github.com/mit-han-lab
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -104,3 +105,78 @@ def jitter(*batches: torch.Tensor, ratio: float = 286 / 256, flip: bool = True) 
         crops = [b[i, :, oy[i] : oy[i] + h, ox[i] : ox[i] + w] for i in range(n)]
         out.append(torch.stack([c.flip(-1) if m else c for c, m in zip(crops, mirror)]))
     return tuple(out)
+
+
+# ---- adaptive discriminator augmentation (ADA; Karras et al. 2020, "Training Generative
+# Adversarial Networks with Limited Data") ------------------------------------------------------
+def _affine(n: int, p: float, device: torch.device) -> torch.Tensor:
+    """Per-image 3x3 matrices in [-1, 1] image coordinates: each of x-flip, a quarter turn,
+    translation (up to 1/8 of the side), isotropic scale, rotation, anisotropic scale and a
+    small extra translation applied to an image with probability ``p`` (the paper's 'bgc'
+    geometric pipeline, with its translations not snapped to whole pixels)."""
+    def on() -> torch.Tensor:
+        return (torch.rand(n, device=device) < p).float()
+
+    def eye() -> torch.Tensor:
+        return torch.eye(3, device=device).repeat(n, 1, 1)
+
+    def scale(sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
+        m = eye()
+        m[:, 0, 0], m[:, 1, 1] = sx, sy
+        return m
+
+    def rotate(a: torch.Tensor) -> torch.Tensor:
+        m = eye()
+        m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = a.cos(), -a.sin(), a.sin(), a.cos()
+        return m
+
+    def shift(tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
+        m = eye()
+        m[:, 0, 2], m[:, 1, 2] = tx, ty
+        return m
+
+    flip = 1 - 2 * on() * torch.randint(0, 2, (n,), device=device)
+    m = scale(flip.float(), torch.ones(n, device=device))
+    m = m @ rotate(on() * torch.randint(0, 4, (n,), device=device) * (math.pi / 2))
+    t = (torch.rand(n, 2, device=device) * 2 - 1) * 0.25 * on()[:, None]  # up to 1/8 of the side
+    m = m @ shift(t[:, 0], t[:, 1])
+    s = torch.exp2(torch.randn(n, device=device) * 0.2 * on())
+    m = m @ scale(s, s)
+    m = m @ rotate((torch.rand(n, device=device) * 2 - 1) * math.pi * on())
+    a = torch.exp2(torch.randn(n, device=device) * 0.2 * on())
+    m = m @ scale(a, 1 / a)
+    f = torch.randn(n, 2, device=device) * 0.25 * on()[:, None]  # std 1/8 of the side
+    return m @ shift(f[:, 0], f[:, 1])
+
+
+def ada_augment(x: torch.Tensor, p: float) -> torch.Tensor:
+    """ADA's differentiable augmentation of a batch in [-1, 1]: geometric (one bilinear resample
+    with reflection at the borders) then colour (brightness, contrast, saturation), each
+    transform applied to each image with probability ``p``. Gradients flow to ``x``, so G
+    learns through it; ``p`` 0 is the identity."""
+    if p <= 0:
+        return x
+    n, c = x.shape[:2]
+    dev = x.device
+    theta = _affine(n, p, dev)[:, :2].to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+    def on() -> torch.Tensor:
+        return (torch.rand(n, 1, 1, 1, device=dev) < p).to(x.dtype)
+
+    x = x + torch.randn(n, 1, 1, 1, device=dev, dtype=x.dtype) * 0.2 * on()  # brightness
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * torch.exp2(torch.randn(n, 1, 1, 1, device=dev, dtype=x.dtype) * 0.5 * on()) + mean
+    if c > 1:  # saturation: scale the distance from each pixel's grey
+        grey = x.mean(dim=1, keepdim=True)
+        x = (x - grey) * torch.exp2(torch.randn(n, 1, 1, 1, device=dev, dtype=x.dtype) * on()) + grey
+    return x
+
+
+def ada_update(p: float, sign_mean: float, target: float, images: int, kimg: float) -> float:
+    """ADA's controller: after ``images`` real images whose D outputs had mean sign
+    ``sign_mean`` (r_t, how confidently D calls the reals real), move p by images / (kimg*1000)
+    towards more augmentation if r_t is above ``target`` (D overfits), less if below."""
+    step = images / (kimg * 1000)
+    return min(max(p + (step if sign_mean > target else -step if sign_mean < target else 0.0), 0.0), 1.0)

@@ -36,7 +36,9 @@ TINY = {
     "cyclegan": dict(width=4, d_width=4, blocks=1, pool_size=4, decay_from=1.0),
     "pix2pix": dict(width=4, d_width=4, decay_from=1.0),
     # Every phase in a 3-step epoch: R1 and the path-length penalty at steps 0 and 2.
-    "stylegan2": dict(width=8, z_dim=8, map_layers=1, r1_every=2, pl_every=2, ema_kimg=0.01),
+    # ADA's p moves every step, so its resume is checked too.
+    "stylegan2": dict(width=8, z_dim=8, map_layers=1, r1_every=2, pl_every=2, ema_kimg=0.01,
+                      ada_interval=1, ada_kimg=0.1, ada_target=0.01),
 }
 TWO_DOMAINS = {"cyclegan", "pix2pix"}
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import ganforge
+from ganforge.augment import ada_augment, ada_update
 from ganforge.config import resolve
 from ganforge.errors import GanforgeError
 from ganforge.families.stylegan2 import lazy_adam
@@ -25,6 +26,7 @@ from ganforge.models.stylegan2 import (
     modulated_conv2d,
     upsample2d,
 )
+from ganforge.serialization import read_training_state
 
 
 def test_modulated_conv_equals_an_explicit_per_sample_convolution():
@@ -163,3 +165,42 @@ def test_a_size_stylegan2_cannot_make_is_one_line(image_folder, tmp_path):
                   z_dim=8, device="cpu")
     with pytest.raises(GanforgeError, match="--size 20: StyleGAN2 makes 2\\^k px images"):
         ganforge.training.train_run(cfg, tmp_path / "r", quiet=True)
+
+
+def test_ada_update_rule():
+    # 8 images x 4 steps at kimg 0.1: p moves by 32 / 100 per update, towards the target.
+    assert ada_update(0.0, 0.9, 0.6, 32, 0.1) == pytest.approx(0.32)
+    assert ada_update(0.5, 0.2, 0.6, 32, 0.1) == pytest.approx(0.18)
+    assert ada_update(0.1, 0.2, 0.6, 32, 0.1) == 0.0  # clamped to [0, 1]
+    assert ada_update(0.9, 1.0, 0.6, 32, 0.1) == 1.0
+    assert ada_update(0.4, 0.6, 0.6, 32, 0.1) == 0.4  # on target: unchanged
+
+
+def test_ada_augment_is_the_identity_at_p0_and_lets_gradients_through():
+    torch.manual_seed(0)
+    x = torch.rand(16, 3, 16, 16, requires_grad=True)
+    assert ada_augment(x, 0.0) is x
+    y = ada_augment(x, 1.0)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # Each of 9 transforms at p = 0.02: ~83% of the images come through untouched, the rest not.
+    x = torch.rand(64, 3, 16, 16)
+    touched = (ada_augment(x, 0.02) - x).abs().flatten(1).amax(1).gt(1e-4).float().mean()
+    assert 0 < touched < 0.5
+
+
+def test_ada_p_rises_when_d_overfits_and_resumes_with_the_run(image_folder, tmp_path):
+    kw = dict(data=str(image_folder), size=16, batch_size=8, grid_n=4, width=8, z_dim=8, map_layers=1,
+              device="cpu", ada_interval=1, ada_kimg=0.1, ada_target=0.0001, log_every=1)
+    a = ganforge.training.train_run(resolve("stylegan2", epochs=2, **kw), tmp_path / "a", quiet=True)
+    ps = [r["ada_p"] for r in ganforge.Run(a).metrics if "ada_p" in r]
+    assert ps[0] == 0.0 and max(ps) > 0  # D calls reals real more than the tiny target: p rises
+    ganforge.training.train_run(resolve("stylegan2", epochs=1, **kw), tmp_path / "b", quiet=True)
+    ganforge.train(out=tmp_path / "b", resume=True, epochs=2, quiet=True)
+    sa = read_training_state(a / "state.safetensors")["recipe"]["stats"]
+    sb = read_training_state(tmp_path / "b" / "state.safetensors")["recipe"]["stats"]
+    assert float(sa["ada_p"]) > 0 and torch.equal(sa["ada_p"], sb["ada_p"])
+    fixed = resolve("stylegan2", max_steps=2, **{**kw, "ada_p": 0.3})
+    run = ganforge.training.train_run(fixed, tmp_path / "c", quiet=True)
+    assert all(r["ada_p"] == pytest.approx(0.3) for r in ganforge.Run(run).metrics if "ada_p" in r)

@@ -6,6 +6,9 @@
 3. D main: softplus(D(G(z))) + softplus(-D(x)).
 4. D reg, every ``r1_every`` steps: R1, gamma / 2 * E|grad D(x)|^2.
 
+D sees every image, real or generated, through ADA's augmentation at probability p (on by
+default, adapted towards ``ada_target``; p is logged and resumes with the run).
+
 Lazy regularization as in the paper: a penalty computed every k steps is weighted by k, and
 each optimizer's learning rate and betas are scaled by k / (k + 1) to match. Samples come from
 an EMA of G whose half-life is ``ema_kimg`` thousand images (ramped up over the first images
@@ -23,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..augment import ada_augment, ada_update
 from ..env import Env
 from ..errors import GanforgeError
 from ..losses import path_lengths, r1_penalty
@@ -59,6 +63,16 @@ class StyleGAN2Config:
     ema_rampup: float = setting(0.05, "the average's half-life grows to ema_kimg as this fraction of "
                                 "the images seen (0 = no ramp)", metavar="R")
     mbstd: int = setting(4, "minibatch standard-deviation group size in D (0 = off)", metavar="G")
+    # Adaptive discriminator augmentation (Karras et al. 2020, "Training GANs with limited data"):
+    # D sees reals and fakes through the same random augmentation, applied with probability p,
+    # and p follows how confidently D calls the reals real. p is part of the state: it resumes.
+    ada_target: float = setting(0.6, "ADA: the target of r_t = E[sign(D(real))]; p rises while "
+                                "r_t is above it (0 = no adaptation)", metavar="T")
+    ada_p: float | None = setting(None, "a fixed augmentation probability instead of adapting it "
+                                  "(0 with --ada-target 0: no augmentation)", metavar="P")
+    ada_kimg: float = setting(500.0, "ADA: thousands of images over which p can move from 0 to 1",
+                              metavar="K")
+    ada_interval: int = setting(4, "ADA: steps between updates of p", metavar="K")
 
     ALIASES: ClassVar[dict[str, tuple[str, ...]]] = {}
 
@@ -80,15 +94,26 @@ class StyleGAN2Config:
         need(self.ema_kimg is None or self.ema_kimg >= 0, "--ema-kimg must be >= 0")
         need(self.ema_rampup >= 0, "--ema-rampup must be >= 0")
         need(self.mbstd == 0 or self.mbstd >= 2, "--mbstd must be 0 (off) or a group size >= 2")
+        need(0 <= self.ada_target <= 1, f"--ada-target must be in [0, 1], got {self.ada_target}")
+        need(self.ada_p is None or 0 <= self.ada_p <= 1, f"--ada-p must be in [0, 1], got {self.ada_p}")
+        need(self.ada_kimg > 0 and self.ada_interval >= 1, "--ada-kimg > 0, --ada-interval >= 1")
         return self
+
+    @property
+    def adaptive(self) -> bool:
+        return self.ada_p is None and self.ada_target > 0
 
 
 class _Stats(nn.Module):
-    """Training statistics that resume with the run: the path lengths' running mean."""
+    """Training statistics that resume with the run: the path lengths' running mean, ADA's p
+    and the sum and count of sign(D(real)) since p was last updated."""
 
-    def __init__(self) -> None:
+    def __init__(self, ada_p: float = 0.0) -> None:
         super().__init__()
         self.register_buffer("pl_mean", torch.zeros(()))
+        self.register_buffer("ada_p", torch.tensor(float(ada_p), dtype=torch.float64))
+        self.register_buffer("ada_signs", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("ada_count", torch.zeros((), dtype=torch.float64))
 
 
 def lazy_adam(params: Any, lr: float, betas: tuple[float, float], every: int) -> torch.optim.Adam:
@@ -113,7 +138,7 @@ class StyleGAN2Recipe:
         self.G = self.g_spec.build().to(env.device)
         self.D = self.d_spec.build().to(env.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.stats = _Stats().to(env.device)
+        self.stats = _Stats(cfg.ada_p or 0.0).to(env.device)
         pl_every = cfg.pl_every if cfg.pl_weight else 1
         self.opt_g = lazy_adam(self.G.parameters(), cfg.lr, cfg.betas, pl_every)
         self.opt_d = lazy_adam(self.D.parameters(), cfg.lr, cfg.betas, cfg.r1_every)
@@ -122,6 +147,30 @@ class StyleGAN2Recipe:
                       "opt_g": self.opt_g, "opt_d": self.opt_d, "stats": self.stats}
 
     # ---- pieces of the step ---------------------------------------------------------------
+    def _d(self, x: torch.Tensor, net: nn.Module | None = None) -> torch.Tensor:
+        """D's logits for ``x`` seen through the augmentation at the current p."""
+        return (net or self.D_train)(ada_augment(x, float(self.stats.ada_p)))
+
+    def _adapt(self, d_real: torch.Tensor, step: int, global_batch: int) -> None:
+        """ADA: accumulate sign(D(real)); every ``ada_interval`` steps move p (all ranks alike)."""
+        cfg, st = self.cfg, self.stats
+        if not cfg.adaptive:
+            return
+        signs = torch.stack([d_real.detach().float().sign().sum().double(),
+                             torch.tensor(float(d_real.shape[0]), dtype=torch.float64, device=d_real.device)])
+        if self.env.enabled:
+            import torch.distributed as dist
+
+            dist.all_reduce(signs)
+        st.ada_signs += signs[0]
+        st.ada_count += signs[1]
+        if (step + 1) % cfg.ada_interval == 0:
+            r_t = float(st.ada_signs / st.ada_count.clamp(min=1))
+            st.ada_p.fill_(ada_update(float(st.ada_p), r_t, cfg.ada_target,
+                                      cfg.ada_interval * global_batch, cfg.ada_kimg))
+            st.ada_signs.zero_()
+            st.ada_count.zero_()
+
     def _mixing(self, n: int) -> dict[str, Any]:
         """Style mixing for one batch: a second latent and the layer it takes over from."""
         cutoff = self.G.num_ws
@@ -163,7 +212,7 @@ class StyleGAN2Recipe:
         with self.env.autocast():
             z = torch.randn(n, cfg.z_dim, device=dev)
             fake = self.G_train(z, track=True, **self._mixing(n))
-            g_loss = F.softplus(-self.D(fake)).mean()
+            g_loss = F.softplus(-self._d(fake, self.D)).mean()
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -189,20 +238,21 @@ class StyleGAN2Recipe:
         with torch.no_grad(), self.env.autocast():
             fake = self.G(torch.randn(n, cfg.z_dim, device=dev), **self._mixing(n))
         with self.env.autocast():
-            d_fake, d_real = self.D_train(fake), self.D_train(real)
+            d_fake, d_real = self._d(fake), self._d(real)
             d_loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
         out.update(d_loss=d_loss.detach(), d_real=d_real.detach().float().mean(),
-                   d_fake=d_fake.detach().float().mean())
+                   d_fake=d_fake.detach().float().mean(), ada_p=self.stats.ada_p.float().clone())
+        self._adapt(d_real, step, global_batch)
 
         # D reg: R1 on real images, lazily.
         gamma = self.r1_gamma(global_batch)
         if gamma and step % cfg.r1_every == 0:
             real_in = real.detach().requires_grad_(True)
             with self.env.autocast():
-                r1 = r1_penalty(self.D_train(real_in), real_in)
+                r1 = r1_penalty(self._d(real_in), real_in)
             self.opt_d.zero_grad(set_to_none=True)
             (r1 * (gamma / 2) * cfg.r1_every).backward()
             self.opt_d.step()
