@@ -73,16 +73,29 @@ def g_hinge_loss(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
+def d_rp_loss(real: torch.Tensor, fake: torch.Tensor, *_: Target) -> torch.Tensor:
+    """Relativistic pairing (RpGAN; R3GAN, Huang et al. 2024): D scores each real above the fake
+    it is paired with, softplus(D(G(z)) - D(x)). With R1 and R2 it converges locally."""
+    return F.softplus(fake - real).mean()
+
+
+def g_rp_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """RpGAN's generator side: each fake scored above its paired real, softplus(D(x) - D(G(z)))."""
+    return F.softplus(real - fake).mean()
+
+
 @dataclass(frozen=True)
 class GANLoss:
     """One adversarial objective. ``targets``: whether D's loss takes (smoothed, noisy) targets;
-    ``probabilities``: whether sigmoid(D) is a probability worth logging as d_real / d_fake."""
+    ``probabilities``: whether sigmoid(D) is a probability worth logging as d_real / d_fake;
+    ``relativistic``: G's loss also takes D's scores of real images, ``g(fake_out, real_out)``."""
 
     d: Callable[..., torch.Tensor]  # (real_out, fake_out, real_target, fake_target) -> loss
-    g: Callable[[torch.Tensor], torch.Tensor]  # fake_out -> loss
+    g: Callable[..., torch.Tensor]  # fake_out (, real_out) -> loss
     targets: bool
     probabilities: bool
     doc: str
+    relativistic: bool = False
 
 
 LOSSES: Registry[GANLoss] = Registry("loss")
@@ -94,6 +107,8 @@ LOSSES.register("ls")(GANLoss(d_ls_loss, g_ls_loss, True, False, "least squares 
 LOSSES.register("wasserstein")(GANLoss(d_wasserstein_loss, g_wasserstein_loss, False, False,
                                        "Wasserstein; use with --gp or --sn"))
 LOSSES.register("hinge")(GANLoss(d_hinge_loss, g_hinge_loss, False, False, "hinge (SNGAN, BigGAN)"))
+LOSSES.register("rpgan")(GANLoss(d_rp_loss, g_rp_loss, False, False,
+                                 "relativistic pairing (R3GAN); use with --r1 and --r2", True))
 
 
 def smooth_targets(n: int, real: bool, smoothing: float, noise: float, device: torch.device,

@@ -78,7 +78,7 @@ def test_help_shows_defaults_choices_and_families(cli):
     assert "--update {alternating,simultaneous}" in out and "(default: 'alternating')" in out
     assert "--betas B1 B2 [every family] Adam betas" in out
     assert "--sn, --no-sn" in out and "--no-guard" in out and "--no-jitter" in out
-    assert "--loss {bce,hinge,ls,minimax,wasserstein}" in out and "hinge (SNGAN, BigGAN)" in out
+    assert "--loss {bce,hinge,ls,minimax,rpgan,wasserstein}" in out and "hinge (SNGAN, BigGAN)" in out
     for fam in FAMILIES.names():
         assert f"{fam} family: " in out  # one group per family
     assert out.count("--width N") == 1  # a shared flag appears once
@@ -98,7 +98,7 @@ def test_preset_help_shows_only_its_family_with_its_values(cli):
     (["--update", "x"], "argument --update: invalid choice: 'x' (choose from 'alternating', "
                         "'simultaneous')"),
     (["--d-norm", "group"], "'auto', 'batch', 'none'"),
-    (["--loss", "wgan"], "'bce', 'hinge', 'ls', 'minimax', 'wasserstein'"),
+    (["--loss", "wgan"], "'bce', 'hinge', 'ls', 'minimax', 'rpgan', 'wasserstein'"),
     (["--precision", "fp16"], "'fp32', 'bf16'"),
     (["--channels", "2"], "invalid choice: 2"),
     (["--betas", "0.5"], "--betas: expected 2 arguments"),

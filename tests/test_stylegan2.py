@@ -14,7 +14,7 @@ from ganforge.augment import ada_augment, ada_update
 from ganforge.config import resolve
 from ganforge.errors import GanforgeError
 from ganforge.families.stylegan2 import lazy_adam
-from ganforge.losses import path_lengths, r1_penalty
+from ganforge.losses import LOSSES, path_lengths, r1_penalty
 from ganforge.models.stylegan2 import (
     EqualLinear,
     MappingNetwork,
@@ -204,3 +204,23 @@ def test_ada_p_rises_when_d_overfits_and_resumes_with_the_run(image_folder, tmp_
     fixed = resolve("stylegan2", max_steps=2, **{**kw, "ada_p": 0.3})
     run = ganforge.training.train_run(fixed, tmp_path / "c", quiet=True)
     assert all(r["ada_p"] == pytest.approx(0.3) for r in ganforge.Run(run).metrics if "ada_p" in r)
+
+
+def test_relativistic_pairing_losses_by_hand():
+    real, fake = torch.tensor([1.0, 2.0]), torch.tensor([0.0, 3.0])
+    sp = lambda t: math.log1p(math.exp(t))  # noqa: E731
+    assert LOSSES.get("rpgan").relativistic
+    assert LOSSES.get("rpgan").d(real, fake).item() == pytest.approx((sp(-1) + sp(1)) / 2)
+    assert LOSSES.get("rpgan").g(fake, real).item() == pytest.approx((sp(1) + sp(-1)) / 2)
+
+
+@pytest.mark.parametrize("family,extra", [
+    ("dcgan", dict(model="dcgan", width=4, r1=1.0, r2=1.0, r1_every=1)),
+    ("stylegan2", dict(width=8, map_layers=1, r1_gamma=1.0, r2_gamma=1.0, r1_every=1)),
+])
+def test_r3gan_objective_trains_in_both_gan_families(family, extra, image_folder, tmp_path):
+    cfg = resolve(family, data=str(image_folder), size=16, batch_size=8, max_steps=2, z_dim=8, grid_n=4,
+                  log_every=1, device="cpu", loss="rpgan", **extra)
+    run = ganforge.training.train_run(cfg, tmp_path / "r", quiet=True)
+    recs = [r for r in ganforge.Run(run).metrics if "d_loss" in r]
+    assert all(math.isfinite(r[k]) for r in recs for k in ("d_loss", "g_loss", "r1", "r2"))

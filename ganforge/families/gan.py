@@ -63,9 +63,11 @@ class GANConfig:
     r1: float = setting(0.0, "R1 penalty weight on real images (Mescheder et al. 2018; 0 = off)",
                         metavar="GAMMA")
     r1_every: int = setting(16, "lazy R1: every K steps, scaled by K (StyleGAN2)", metavar="K")
+    r2: float = setting(0.0, "R2 penalty weight: R1's gradient penalty on generated images, lazily "
+                        "with R1 (R3GAN pairs it with --loss rpgan; 0 = off)", metavar="GAMMA")
     # D's normalization: "auto" = BatchNorm unless sn/gp/r1 ask D to score each image alone.
     d_norm: Literal["auto", "batch", "none"] = setting(
-        "auto", "BatchNorm in D or none (auto: none with --sn, --gp or --r1)")
+        "auto", "BatchNorm in D or none (auto: none with --sn, --gp, --r1 or --r2)")
     label_smoothing: float = setting(0.0, "one-sided: real targets become 1 - S", metavar="S")
     label_noise: float = setting(0.0, "add A * U(0,1) to D's targets (the Keras face-GAN trick)",
                                  metavar="A")
@@ -111,13 +113,13 @@ class GANConfig:
         need(all(0 <= b < 1 for b in self.betas), f"betas must be in [0, 1), got {self.betas}")
         need(self.clip_value >= 0, f"--clip-value must be >= 0 (0 = off), got {self.clip_value}")
         need(self.n_critic >= 1, f"--n-critic must be >= 1, got {self.n_critic}")
-        need(self.gp >= 0 and self.r1 >= 0, "--gp and --r1 must be >= 0 (0 = off)")
+        need(self.gp >= 0 and self.r1 >= 0 and self.r2 >= 0, "--gp, --r1 and --r2 must be >= 0 (0 = off)")
         need(self.r1_every >= 1, f"--r1-every must be >= 1, got {self.r1_every}")
         need(self.mbstd == 0 or self.mbstd >= 2, f"--mbstd must be 0 (off) or a group size >= 2, "
              f"got {self.mbstd}")
-        need(not (self.update == "simultaneous" and (self.n_critic > 1 or self.gp or self.r1)),
+        need(not (self.update == "simultaneous" and (self.n_critic > 1 or self.gp or self.r1 or self.r2)),
              "update 'simultaneous' takes one tape for both networks: use update 'alternating' "
-             "with --n-critic, --gp or --r1")
+             "with --n-critic, --gp, --r1 or --r2")
         need(0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)")
         need(self.label_noise >= 0, "label_noise must be >= 0")
         need(loss.targets or not (self.label_smoothing or self.label_noise),
@@ -128,7 +130,7 @@ class GANConfig:
     def resolved_d_norm(self) -> str:
         if self.d_norm != "auto":
             return self.d_norm
-        return "none" if (self.sn or self.gp or self.r1) else "batch"
+        return "none" if (self.sn or self.gp or self.r1 or self.r2) else "batch"
 
 
 class GANRecipe:
@@ -200,11 +202,12 @@ class GANRecipe:
         simultaneous = cfg.update == "simultaneous"
         train_g = (step + 1) % cfg.n_critic == 0
         lazy_r1 = cfg.r1 > 0 and step % cfg.r1_every == 0
+        lazy_r2 = cfg.r2 > 0 and step % cfg.r1_every == 0
         out: dict[str, torch.Tensor] = {}
         with self.env.autocast():
             fake = G(z, y) if self.conditional else G(z)
             # D's loss: D(real) -> real target, D(G(z)) -> fake target.
-            d_in = fake if simultaneous else fake.detach()
+            d_in = fake if simultaneous else fake.detach().requires_grad_(lazy_r2)
             real_in = real.detach().requires_grad_(True) if lazy_r1 else real
             if self.d_batched:
                 both, cls = self._d(torch.cat([real_in, d_in]), None if y is None else torch.cat([y, y]))
@@ -224,11 +227,15 @@ class GANRecipe:
             r1 = r1_penalty(real_out, real_in)
             d_loss = d_loss + 0.5 * self.r1_gamma * cfg.r1_every * r1
             out["r1"] = r1.detach()
+        if lazy_r2:
+            r2 = r1_penalty(fake_out, d_in)
+            d_loss = d_loss + 0.5 * cfg.r2 * cfg.r1_every * r2
+            out["r2"] = r2.detach()
         self.opt_d.zero_grad(set_to_none=True)
         self.opt_g.zero_grad(set_to_none=True)
         if simultaneous:
             # TF tutorial: both gradients from this one forward pass, then both steps.
-            g_loss = loss.g(fake_out)
+            g_loss = loss.g(fake_out, real_out.detach()) if loss.relativistic else loss.g(fake_out)
             if fake_cls is not None:
                 g_loss = g_loss + F.cross_entropy(fake_cls, y)
             d_loss.backward(inputs=list(self.D.parameters()), retain_graph=True)
@@ -244,7 +251,10 @@ class GANRecipe:
                 self.D.requires_grad_(False)
                 with self.env.autocast():
                     g_out, g_cls = self._d(fake, y, self.D)
-                g_loss = loss.g(g_out)
+                    if loss.relativistic:  # each fake is scored against a real, as D was
+                        with torch.no_grad():
+                            g_real = self._d(real, y, self.D)[0]
+                g_loss = loss.g(g_out, g_real) if loss.relativistic else loss.g(g_out)
                 if g_cls is not None:
                     g_loss = g_loss + F.cross_entropy(g_cls, y)
                 g_loss.backward()

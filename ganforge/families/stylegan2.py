@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..augment import ada_augment, ada_update
 from ..env import Env
 from ..errors import GanforgeError
-from ..losses import path_lengths, r1_penalty
+from ..losses import LOSSES, path_lengths, r1_penalty
 from ..models import NetSpec
 from ..typed import check, setting
 from .base import FAMILIES, Batch, DataInfo, Export, Family, Reason, add_preset, lower_lr
@@ -49,9 +48,14 @@ class StyleGAN2Config:
                                 metavar="M")
     lr: float = setting(0.0025, "learning rate of G and D (Adam)", metavar="LR")
     betas: tuple[float, float] = setting((0.0, 0.99), "Adam betas", metavar="B")
+    loss: str = setting("bce", "adversarial loss: bce is the paper's non-saturating logistic loss; "
+                        "rpgan is R3GAN's relativistic pairing (pair it with --r2-gamma)",
+                        metavar="NAME", choices=LOSSES)
     r1_gamma: float | None = setting(None, "R1 weight gamma (none: 0.0002 * size^2 / batch, the "
                                      "paper's heuristic)", metavar="G")
     r1_every: int = setting(16, "lazy R1: every K steps, scaled by K (StyleGAN2)", metavar="K")
+    r2_gamma: float = setting(0.0, "R2 weight: R1's penalty on generated images, lazily with R1 "
+                              "(R3GAN: the same gamma as R1; 0 = off)", metavar="G")
     pl_weight: float = setting(2.0, "path-length penalty weight (0 = off)", metavar="W")
     pl_every: int = setting(4, "path-length penalty every K steps, weighted by K", metavar="K")
     pl_decay: float = setting(0.01, "decay of the path lengths' running mean", metavar="D")
@@ -86,7 +90,9 @@ class StyleGAN2Config:
              "z_dim, width and map_layers must be >= 1")
         need(self.lr > 0 and self.mapping_lr > 0, "--lr and --mapping-lr must be > 0")
         need(all(0 <= b < 1 for b in self.betas), f"betas must be in [0, 1), got {self.betas}")
+        LOSSES.get(self.loss)
         need(self.r1_gamma is None or self.r1_gamma >= 0, "--r1-gamma must be >= 0")
+        need(self.r2_gamma >= 0, "--r2-gamma must be >= 0")
         need(self.r1_every >= 1 and self.pl_every >= 1 and self.pl_batch_shrink >= 1,
              "--r1-every, --pl-every and --pl-batch-shrink must be >= 1")
         need(self.pl_weight >= 0 and 0 < self.pl_decay <= 1, "--pl-weight >= 0, 0 < --pl-decay <= 1")
@@ -128,7 +134,7 @@ class StyleGAN2Recipe:
         size = data.size
         if size < 4 or 2 ** int(math.log2(size)) != size:
             raise GanforgeError(f"--size {size}: StyleGAN2 makes 2^k px images (32, 64, 128, 256, ...)")
-        self.cfg, self.env, self.size = cfg, env, size
+        self.cfg, self.env, self.size, self.loss = cfg, env, size, LOSSES.get(cfg.loss)
         self.g_spec = NetSpec("StyleGAN2Generator", {"z_dim": cfg.z_dim, "size": size,
                                                      "channels": data.channels, "width": cfg.width,
                                                      "map_layers": cfg.map_layers,
@@ -212,7 +218,13 @@ class StyleGAN2Recipe:
         with self.env.autocast():
             z = torch.randn(n, cfg.z_dim, device=dev)
             fake = self.G_train(z, track=True, **self._mixing(n))
-            g_loss = F.softplus(-self._d(fake, self.D)).mean()
+            g_out = self._d(fake, self.D)
+            if self.loss.relativistic:  # each fake scored against a real, as D scores them
+                with torch.no_grad():
+                    g_real = self._d(real, self.D)
+                g_loss = self.loss.g(g_out, g_real)
+            else:
+                g_loss = self.loss.g(g_out)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -239,7 +251,7 @@ class StyleGAN2Recipe:
             fake = self.G(torch.randn(n, cfg.z_dim, device=dev), **self._mixing(n))
         with self.env.autocast():
             d_fake, d_real = self._d(fake), self._d(real)
-            d_loss = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+            d_loss = self.loss.d(d_real, d_fake)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
@@ -257,6 +269,14 @@ class StyleGAN2Recipe:
             (r1 * (gamma / 2) * cfg.r1_every).backward()
             self.opt_d.step()
             out["r1"] = r1.detach()
+        if cfg.r2_gamma and step % cfg.r1_every == 0:
+            fake_in = fake.detach().requires_grad_(True)
+            with self.env.autocast():
+                r2 = r1_penalty(self._d(fake_in), fake_in)
+            self.opt_d.zero_grad(set_to_none=True)
+            (r2 * (cfg.r2_gamma / 2) * cfg.r1_every).backward()
+            self.opt_d.step()
+            out["r2"] = r2.detach()
         return out
 
     # ---- the guard's contract --------------------------------------------------------------
