@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -224,3 +225,66 @@ def test_r3gan_objective_trains_in_both_gan_families(family, extra, image_folder
     run = ganforge.training.train_run(cfg, tmp_path / "r", quiet=True)
     recs = [r for r in ganforge.Run(run).metrics if "d_loss" in r]
     assert all(math.isfinite(r[k]) for r in recs for k in ("d_loss", "g_loss", "r1", "r2"))
+
+
+@pytest.fixture(scope="module")
+def tiny_g():
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(z_dim=8, size=16, channels=3, width=8, map_layers=1).eval()
+    G.mapping.w_avg.copy_(G.mapping(torch.randn(500, 8)).mean(0))
+    return G
+
+
+def _tile(grid, r: int, c: int, size: int = 16, pad: int = 2) -> np.ndarray:
+    y, x = pad + r * (size + pad), pad + c * (size + pad)
+    return np.asarray(grid)[y : y + size, x : x + size]
+
+
+def test_the_mixing_grid_layout(tiny_g):
+    from ganforge.infer import Sampler
+    from ganforge.infer.style import mix_grid
+    from ganforge.visual import to_pil
+
+    s = Sampler(tiny_g, 8)
+    grid = mix_grid(tiny_g, rows=[1, 2], cols=[3, 4, 5])
+    assert grid.size == (4 * 18 + 2, 3 * 18 + 2)
+    assert (_tile(grid, 0, 0) == 128).all()  # the corner
+    img = lambda seed: np.asarray(to_pil(s.generate(1, seed=seed))[0])  # noqa: E731
+    for c, seed in enumerate([3, 4, 5]):
+        assert np.array_equal(_tile(grid, 0, c + 1), img(seed))  # top row: the column seeds
+    for r, seed in enumerate([1, 2]):
+        assert np.array_equal(_tile(grid, r + 1, 0), img(seed))  # left column: the row seeds
+    every = mix_grid(tiny_g, rows=[1], cols=[3], styles=range(tiny_g.num_ws))
+    none = mix_grid(tiny_g, rows=[1], cols=[3], styles=[])
+    assert np.array_equal(_tile(every, 1, 1), img(3)) and np.array_equal(_tile(none, 1, 1), img(1))
+    mixed = _tile(grid, 1, 1).astype(float)
+    assert not np.array_equal(mixed, img(1)) and not np.array_equal(mixed, img(3))
+    with pytest.raises(GanforgeError, match="has layers 0-"):
+        mix_grid(tiny_g, rows=[1], cols=[2], styles=[99])
+
+
+def test_projection_lowers_its_loss_on_an_image_the_net_can_make(tiny_g):
+    from ganforge.infer.style import project
+
+    with torch.no_grad():
+        target = ((tiny_g(torch.randn(1, 8, generator=torch.Generator().manual_seed(5))) + 1) / 2).clamp(0, 1)
+    w, image, losses = project(tiny_g, target, steps=60, seed=0)
+    assert w.shape == (1, 8) and image.shape == target.shape
+    assert losses[-1] < 0.5 * losses[0]
+    start = ((tiny_g.synthesis(tiny_g.mapping.w_avg[None, None].expand(1, tiny_g.num_ws, -1)) + 1) / 2)
+    assert (image - target).abs().mean() < (start.clamp(0, 1) - target).abs().mean()
+    assert all(p.requires_grad for p in tiny_g.parameters())  # left as it was
+    with pytest.raises(GanforgeError, match="this generator makes"):
+        project(tiny_g, torch.rand(1, 3, 32, 32), steps=1)
+
+
+def test_a_walk_in_w_and_the_refusal_for_other_generators(tiny_g):
+    from ganforge.infer.style import w_walk
+    from ganforge.models.dcgan import DCGANGenerator
+
+    frames = w_walk(tiny_g, [1, 2, 3], steps=4)
+    assert frames.shape == (9, 3, 16, 16)
+    steps = (frames[1:] - frames[:-1]).abs().mean(dim=(1, 2, 3))
+    assert steps.max() < (frames[0] - frames[4]).abs().mean()  # small steps between big ends
+    with pytest.raises(GanforgeError, match="style-based generator"):
+        w_walk(DCGANGenerator(8, 16, 3, 4), [1, 2])
