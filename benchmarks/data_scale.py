@@ -74,7 +74,8 @@ def make_folder(root: Path, n: int, size: int) -> float:
         img = c[0][:, None, None] * (1 - yy) + c[1][:, None, None] * xx
         for _ in range(2):
             cy, cx, r = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), rng.uniform(0.05, 0.25)
-            img = np.where(((yy - cy) ** 2 + (xx - cx) ** 2 < r * r)[None], rng.uniform(0, 255, (3, 1, 1)), img)
+            disc = ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r)[None]
+            img = np.where(disc, rng.uniform(0, 255, (3, 1, 1)), img)
         sub = root / f"{i % 100:02d}"
         sub.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img.clip(0, 255).astype(np.uint8).transpose(1, 2, 0)).save(
