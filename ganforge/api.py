@@ -61,9 +61,10 @@ class Run:
         """``n`` images from the trained generator; see :meth:`Sampler.generate`."""
         return self.sampler.generate(n, seed=seed, pil=pil)
 
-    def translate(self, images: Any, direction: str = "a2b") -> Any:
-        """Translated images (tensor in [0, 1] or PIL); see :meth:`Translator.translate`."""
-        return self.translator.translate(images, direction)
+    def translate(self, images: Any, direction: str = "a2b", batch_size: int = 16) -> Any:
+        """Translated images (tensor in [0, 1] or PIL); see :meth:`Translator.translate`. For a
+        folder or zip on disk, streamed: ``run.translator.translate_folder(src, out)``."""
+        return self.translator.translate(images, direction, batch_size=batch_size)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"

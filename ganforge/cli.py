@@ -88,6 +88,7 @@ examples:
   ganforge train horse2zebra --out runs/h2z                  # CycleGAN (download, 112 MB)
   ganforge translate runs/h2z horses/ --out zebras/          # a folder, names and sizes kept
   ganforge translate runs/h2z zebra.jpg --out horses/ --direction b2a
+  ganforge translate runs/h2z photos.zip --out zebras/ --batch-size 4 --threads 2
   ganforge train pix2pix --pairs facades/ --size 256 --out runs/facades
 """
 
@@ -365,8 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("translate", help="translate an image or a folder with a cyclegan/pix2pix run",
                         epilog=TRANSLATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     tr.add_argument("run", type=Path, metavar="RUN", help="run folder (or its best/)")
-    tr.add_argument("input", type=Path, metavar="INPUT", help="an image file or a folder of images "
-                    "(searched recursively)")
+    tr.add_argument("input", type=Path, metavar="INPUT", help="an image file, a folder of images "
+                    "(searched recursively) or a .zip of images")
     tr.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder; file "
                     "names and sub-folders are kept, each image keeps its size")
     tr.add_argument("--direction", default="a2b", choices=("a2b", "b2a"), help="a2b (default) or "
@@ -375,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "the training size), then back to each image's own size")
     tr.add_argument("--strict", action="store_true", help="refuse unreadable files instead of "
                     "skipping them")
+    tr.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="images read, "
+                    "translated and written at a time (default 8); memory does not grow with the "
+                    "number of images")
+    tr.add_argument("--threads", type=_positive, metavar="N", help="CPU threads (default: "
+                    "$OMP_NUM_THREADS, else the usable cores)")
     tr.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
 
     dm = sub.add_parser("demo", help="train a small DCGAN on bundled MNIST digits (no download)",
@@ -539,17 +545,21 @@ def _cmd_generate(a: argparse.Namespace) -> int:
 
 
 def _cmd_translate(a: argparse.Namespace) -> int:
+    import torch
+
     from .api import load
+    from .env import choose_threads
     from .infer import Translator
     from .serialization import check_writable
 
     check_writable(a.out / "x", "--out")  # before the model is loaded
+    torch.set_num_threads(choose_threads(a.threads)[0])  # as training chooses them
     t = load(a.run, device=a.device)
     if not isinstance(t, Translator):
         raise GanforgeError(f"{a.run}: a model that generates images, not one that translates them; "
                             "use ganforge generate")
     written, bad = t.translate_folder(a.input, a.out, a.direction, size=a.size, strict=a.strict,
-                                      progress=sys.stderr.isatty(),
+                                      progress=sys.stderr.isatty(), batch_size=a.batch_size,
                                       warn=lambda msg: print(msg, file=sys.stderr))
     print(f"translated {written} image{'s' if written != 1 else ''} ({a.direction}) into {a.out}"
           + (f"; skipped {len(bad)} unreadable file{'s' if len(bad) != 1 else ''}" if bad else ""))

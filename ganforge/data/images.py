@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -28,10 +29,12 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def to_array(img: Image.Image, size: int, channels: int, fit: str = "crop") -> np.ndarray:
-    """Any PIL image -> (channels, size, size) uint8: mode normalised, squared, resized.
+def to_rgb_or_gray(img: Image.Image, channels: int) -> Image.Image:
+    """Any PIL image -> mode ``L`` (``channels`` 1) or ``RGB`` (3), at its own size: the one
+    mode normalisation training, translation and evaluation all read images with.
 
-    Transparency is composited over white; 16-bit grayscale is scaled to 8 bits.
+    Transparency is composited over white; 16-bit grayscale is scaled to 8 bits (not clipped:
+    a 30% gray 16-bit PNG stays 30% gray); float images are stretched to their range.
     """
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
@@ -47,8 +50,14 @@ def to_array(img: Image.Image, size: int, channels: int, fit: str = "crop") -> n
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
-    img = img.convert("L" if channels == 1 else "RGB")
+    mode = "L" if channels == 1 else "RGB"
+    return img if img.mode == mode else img.convert(mode)
 
+
+def to_array(img: Image.Image, size: int, channels: int, fit: str = "crop") -> np.ndarray:
+    """Any PIL image -> (channels, size, size) uint8: mode normalised (:func:`to_rgb_or_gray`),
+    squared, resized."""
+    img = to_rgb_or_gray(img, channels)
     w, h = img.size
     if w != h:
         if fit == "crop":
@@ -109,6 +118,20 @@ class _Source:
             return self._zip.read(name)
         return (self.path / name).read_bytes()
 
+    def open(self, name: str) -> IO[bytes]:
+        """The file as a stream (a zip member is decompressed as it is read)."""
+        if self._zip is not None:
+            return self._zip.open(name)
+        return open(self.path / name, "rb")
+
+    def size_of(self, name: str) -> tuple[int, int] | None:
+        """(width, height) from the image's header, without decoding it; None if unreadable."""
+        try:
+            with self.open(name) as f, Image.open(f) as img:
+                return img.size
+        except (OSError, ValueError, SyntaxError, zipfile.BadZipFile, Image.DecompressionBombError):
+            return None
+
 
 def image_names(path: str | os.PathLike) -> list[str]:
     """The image files under a folder or inside a zip, sorted, relative to it."""
@@ -128,7 +151,12 @@ def native_size(path: str | os.PathLike) -> int:
     raise GanforgeError(f"{path}: no readable image files found ({', '.join(IMAGE_EXTENSIONS)})")
 
 
-def _decode(data: bytes) -> Image.Image:
+def decode_image(data: bytes) -> Image.Image:
+    """The bytes of an image file, fully decoded (a truncated file fails here, not later).
+
+    Raises:
+        OSError, ValueError, SyntaxError, Image.DecompressionBombError: not a readable image.
+    """
     if not data:
         raise ValueError("empty file (0 bytes)")
     img = Image.open(io.BytesIO(data))
@@ -158,7 +186,7 @@ def decode_files(
 
     def decode_one(data: bytes) -> tuple[bool, np.ndarray] | str:
         try:
-            img = _decode(data)
+            img = decode_image(data)
             gray = _is_gray(img)
             return gray, to_array(crop(img) if crop is not None else img, size, channels, fit)
         except UnidentifiedImageError:

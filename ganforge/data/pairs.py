@@ -5,7 +5,11 @@ Sources, all becoming a :class:`DomainPair` (uint8 tensors held in memory, like 
 - registered sets (``PAIRSETS``): the offline digit pair ``mnist2color`` and the public archives
   ``horse2zebra``, ``monet2photo`` (CycleGAN's), ``facades``, ``edges2shoes`` (pix2pix's);
 - a folder or zip in CycleGAN's layout (``trainA/ trainB/ [testA/ testB/]``);
-- a folder or zip of side-by-side ``A|B`` images, as the pix2pix sets ship (``train/ [val/|test/]``);
+- a folder or zip of side-by-side ``A|B`` images, as the pix2pix sets ship (``train/ [val/|test/]``):
+  read so when asked for (``side_by_side=True``: ``--pairs``, the registered pix2pix sets) or
+  when every image is about twice as wide as tall (said in one line); any other single folder
+  is refused, naming ``--data-b`` and ``--pairs`` -- it used to be cut silently into left halves
+  (A) and right halves (B);
 - two folders or zips (``--data A --data-b B``): unpaired, or paired by matching file names.
 
 Every source keeps some images out of training for the previews and ``ganforge eval``: its own
@@ -26,7 +30,7 @@ from ..errors import GanforgeError
 from ..registry import Registry
 from . import builtin
 from .download import Resource, data_dir, fetch
-from .images import _stderr, image_names, load_image_files
+from .images import _Source, _stderr, image_names, load_image_files
 from .prepared import prepared_images
 
 HOLD_EVERY = 10  # without a test split, every 10th image is held out
@@ -184,10 +188,12 @@ def _archive(res: Resource, name: str) -> Path:
     return path
 
 
-def _registered(res: Resource, name: str, domains: tuple[str, str], doc: str) -> None:
+def _registered(res: Resource, name: str, domains: tuple[str, str], doc: str,
+                side_by_side: bool | None = None) -> None:
     def load(size: int, paired: bool, channels: int | None = None, fit: str = "crop",
              strict: bool = False, quiet: bool = False, cache: bool = False, **_: object) -> DomainPair:
-        pair = load_pair(_archive(res, name), None, paired, size, channels, fit, strict, quiet, cache)
+        pair = load_pair(_archive(res, name), None, paired, size, channels, fit, strict, quiet, cache,
+                         side_by_side=side_by_side)
         pair.name, pair.domains = name, domains
         return pair
 
@@ -200,9 +206,9 @@ _registered(HORSE2ZEBRA, "horse2zebra", ("horse", "zebra"),
 _registered(MONET2PHOTO, "monet2photo", ("monet", "photo"),
             "CycleGAN's Monet paintings <-> photos, unpaired (download, 291 MB)")
 _registered(FACADES, "facades", ("labels", "photo"),
-            "pix2pix's facade label maps -> photos, paired A|B (download, 29 MB)")
+            "pix2pix's facade label maps -> photos, paired A|B (download, 29 MB)", side_by_side=True)
 _registered(EDGES2SHOES, "edges2shoes", ("edges", "shoe"),
-            "pix2pix's shoe edge maps -> photos, paired A|B (download, 2 GB)")
+            "pix2pix's shoe edge maps -> photos, paired A|B (download, 2 GB)", side_by_side=True)
 
 
 # ---- folders and zips ----------------------------------------------------------------------
@@ -229,14 +235,36 @@ def _every(k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.setdiff1d(np.arange(n), held), held
 
 
+PAIR_RATIO = 2.0  # width / height of a side-by-side A|B image with square halves
+PAIR_SLACK = 0.1  # how far from 2:1 an image may be and still count as a pair
+PAIR_SAMPLE = 64  # headers read (evenly spread over the sorted names) to decide
+
+
+def _not_a_pair(path: Path, names: list[str]) -> str | None:
+    """None if the images look like side-by-side A|B pairs (every sampled one about 2:1, read
+    from headers only), else the first that does not, as "NAME is WxH"."""
+    src = _Source(path)
+    pick = np.unique(np.linspace(0, len(names) - 1, min(PAIR_SAMPLE, len(names))).round().astype(int))
+    for i in pick:
+        wh = src.size_of(names[i])
+        if wh is not None and wh[1] > 0 and abs(wh[0] / wh[1] - PAIR_RATIO) > PAIR_SLACK:
+            return f"{names[i]} is {wh[0]}x{wh[1]}"
+    return None  # unreadable files are left to the decoder, which names each one
+
+
 def load_pair(a: str | Path, b: str | Path | None, paired: bool, size: int,
               channels: int | None = None, fit: str = "crop", strict: bool = False,
-              quiet: bool = False, cache: bool = False) -> DomainPair:
+              quiet: bool = False, cache: bool = False, side_by_side: bool | None = None) -> DomainPair:
     """Two domains from folders or zips (see the module's docstring for the layouts); ``cache``:
     through the prepared-set cache (decoded once; data/prepared.py).
 
+    ``side_by_side``: a single folder (no ``b``, no ``trainA/ trainB/``) holds A|B images, left
+    half A, right half B: True reads it so (``--pairs``); None (default) reads it so only when
+    every image is about twice as wide as tall, and says so; False never.
+
     Raises:
-        GanforgeError: a missing path, no images, mismatched pair names, an unknown layout.
+        GanforgeError: a missing path, no images, mismatched pair names, an unknown layout, a
+            single folder that is not side-by-side pairs.
     """
     warn = (lambda msg: None) if quiet else _stderr
     ch = channels or 3
@@ -250,6 +278,9 @@ def load_pair(a: str | Path, b: str | Path | None, paired: bool, size: int,
 
     pa = Path(a).expanduser()
     if b is not None:
+        if side_by_side:
+            raise GanforgeError(f"--pairs {pa}: side-by-side A|B images hold both domains; drop "
+                                "--data-b (or drop --pairs: --data A --data-b B)")
         pb = Path(b).expanduser()
         names = (pa.stem, pb.stem)  # the domains are named after their folders
         xa, na = read(pa)
@@ -277,6 +308,9 @@ def load_pair(a: str | Path, b: str | Path | None, paired: bool, size: int,
         raise GanforgeError(f"{pa}: no image files found")
     common, subs = _top(names)
     if {"trainA", "trainB"} <= subs:  # CycleGAN's layout
+        if side_by_side:
+            raise GanforgeError(f"--pairs {pa}: it holds trainA/ and trainB/ (two unpaired domains), "
+                                "not side-by-side A|B images; pass it as --data")
         if paired:
             raise GanforgeError(f"{pa}: unpaired domains (trainA/, trainB/); pix2pix needs pairs: "
                                 "side-by-side A|B images or --data A --data-b B with matching names")
@@ -290,6 +324,18 @@ def load_pair(a: str | Path, b: str | Path | None, paired: bool, size: int,
         trb, heb = _every(HOLD_EVERY, len(xb))
         return _pair(str(pa), xa[tra], xb[trb], False, xa[hea], xb[heb], {"held_out_by": "every 10th"})
     # Side-by-side A|B images (pix2pix's sets): train/ and val/ or test/, or one folder.
+    if not side_by_side:
+        odd = _not_a_pair(pa, names) if side_by_side is None else None
+        if side_by_side is False or odd is not None:
+            why = f" ({odd}, not an A|B pair twice as wide as tall)" if odd else ""
+            two = sorted(subs)  # a folder holding two folders: most likely A/ and B/
+            base = pa.joinpath(*PurePosixPath(names[0].replace("\\", "/")).parts[:common])
+            eg = (f" (e.g. --data {base / two[0]} --data-b {base / two[1]})"
+                  if len(two) == 2 and pa.is_dir() else "")
+            raise GanforgeError(f"{pa}: one set of images and no domain B{why}; give domain B with "
+                                f"--data-b DIR{eg}, or side-by-side A|B images with --pairs DIR")
+        warn(f"{pa}: every image is about twice as wide as tall: reading each as a side-by-side "
+             "pair, left half A, right half B (--data-b DIR gives B as a folder of its own)")
     left = lambda im: im.crop((0, 0, im.width // 2, im.height))  # noqa: E731
     right = lambda im: im.crop((im.width // 2, 0, im.width - im.width % 2, im.height))  # noqa: E731
     test = "test" if "test" in subs else "val" if "val" in subs else None
@@ -319,8 +365,9 @@ def _pair(name: str, xa: np.ndarray, xb: np.ndarray, paired: bool, ha: np.ndarra
 
 def load_domains(spec: str, spec_b: str | None, paired: bool, size: int, channels: int | None = None,
                  fit: str = "crop", strict: bool = False, quiet: bool = False,
-                 cache: bool = False) -> DomainPair:
-    """A registered translation set by name, or folders/zips (``spec_b``: domain B's)."""
+                 cache: bool = False, side_by_side: bool | None = None) -> DomainPair:
+    """A registered translation set by name, or folders/zips (``spec_b``: domain B's).
+    ``side_by_side``: see :func:`load_pair` (a registered set knows its own layout)."""
     if spec in PAIRSETS:
         if spec_b:
             raise GanforgeError(f"--data {spec} is a registered set with both domains; drop --data-b")
@@ -330,7 +377,7 @@ def load_domains(spec: str, spec_b: str | None, paired: bool, size: int, channel
     if not p.exists() and "/" not in spec and not p.suffix:
         raise GanforgeError(f"--data {spec!r}: not a known translation set ({', '.join(PAIRSETS.names())}) "
                             "nor an existing folder or zip")
-    return load_pair(spec, spec_b, paired, size, channels, fit, strict, quiet, cache)
+    return load_pair(spec, spec_b, paired, size, channels, fit, strict, quiet, cache, side_by_side)
 
 
 def describe_pairs() -> list[tuple[str, str]]:

@@ -1,20 +1,25 @@
 """The translator: image -> image inference (CycleGAN, pix2pix), separate from training.
 
 One object serves ``ganforge.load(run).translate(...)``, ``ganforge translate``, the training
-previews and ``ganforge eval``. Images of any size go in; each is resized to the model's size,
-translated, and resized back to its own size.
+previews and ``ganforge eval``. Images of any size go in; each is read as training reads images
+(``data.images.to_rgb_or_gray``), resized to the model's size, translated, and resized back to
+its own size. A folder or zip is streamed: read, translated and written a batch at a time.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch import nn
 
+from ..data.images import IMAGE_EXTENSIONS, decode_image, list_images, to_rgb_or_gray
 from ..errors import GanforgeError
 from ..visual import make_grid, save_image
 
@@ -99,7 +104,9 @@ class Translator:
         return out[0] if single else out
 
     def _to_tensor(self, img: Image.Image, side: int) -> torch.Tensor:
-        img = img.convert("L" if self.channels == 1 else "RGB").resize((side, side), Image.Resampling.LANCZOS)
+        """A PIL image of any mode and size -> (C, side, side) in [0, 1], its mode normalised
+        exactly as training data's (16-bit gray scaled, transparency over white)."""
+        img = to_rgb_or_gray(img, self.channels).resize((side, side), Image.Resampling.LANCZOS)
         a = np.asarray(img, dtype=np.float32) / 255
         return torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1).copy())
 
@@ -111,66 +118,99 @@ class Translator:
 
     def translate_folder(self, src: str | Path, out: str | Path, direction: str = "a2b",
                          size: int | None = None, strict: bool = False, progress: bool = False,
-                         batch_size: int = 8, warn=None) -> tuple[int, list[str]]:
-        """Translate a file, or every image under a folder (recursively), into ``out``, keeping
-        relative names and each image's size. Unreadable files are reported and skipped (with
-        ``strict``: refused before anything is written). Returns (written, skipped names)."""
-        from ..data.images import IMAGE_EXTENSIONS
+                         batch_size: int = 8, warn: Callable[[str], None] | None = None
+                         ) -> tuple[int, list[str]]:
+        """Translate an image file, every image under a folder (recursively) or every image in
+        a zip, into ``out``, keeping relative names (a zip's: the names inside it) and each
+        image's size.
 
+        Images are read, translated and written ``batch_size`` at a time, and each full-size
+        image is dropped once it is shrunk to the model's size: memory stays bounded whatever
+        the number of images. Unreadable files are reported through ``warn`` and skipped (with
+        ``strict``, every file is decoded once before any is translated and a bad one refused
+        before anything is written).
+
+        Returns:
+            (images written, the skipped files).
+        Raises:
+            GanforgeError: no such input, no image files, ``out`` is the input folder, a bad file
+                with ``strict``, or no readable image at all (nothing was translated).
+        """
         self._net(direction)
-        src = Path(src)
-        if src.is_file():
-            files, root = [src], src.parent
-        elif src.is_dir():
-            files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-            root = src
-        else:
-            raise GanforgeError(f"{src}: no such file or folder")
-        if not files:
-            raise GanforgeError(f"{src}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
-        out = Path(out)
-        if out.resolve() == root.resolve():
+        if batch_size < 1:
+            raise GanforgeError(f"--batch-size must be >= 1, got {batch_size}")
+        side = size or self.size
+        src, out = Path(src), Path(out)
+        read, names, root, where = _open_input(src)
+        if root is not None and out.resolve() == root.resolve():
             raise GanforgeError(f"--out {out}: the same folder as the input; translations would "
                                 "overwrite the originals, choose another")
-        bad: list[str] = []
-        good: list[tuple[Path, Image.Image]] = []
-        for f in files:  # decode everything first: --strict refuses before writing anything
+        single = src.is_file() and not _is_zip(src)
+
+        def load(name: str) -> Image.Image | str:
+            """The image, mode-normalised, or why it cannot be read."""
+            if not _safe_name(name):
+                return "its name leads outside --out (an absolute path or '..')"
             try:
-                with Image.open(f) as im:
-                    im.load()
-                    good.append((f, im.copy()))
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-                if strict:
-                    raise GanforgeError(f"{f}: cannot read image ({e}); fix or remove it, or drop "
-                                        "--strict to skip bad files") from None
-                bad.append(str(f))
-                if warn is not None:
-                    why = str(e).splitlines()[0] if str(e) else type(e).__name__
-                    warn(f"warning: skipping {f}: not a readable image ({why})")
+                return to_rgb_or_gray(decode_image(read(name)), self.channels)
+            except UnidentifiedImageError:
+                return "not an image in a format Pillow can read"
+            except (OSError, ValueError, SyntaxError, RuntimeError, NotImplementedError,
+                    zipfile.BadZipFile, Image.DecompressionBombError) as e:  # (a zip: encrypted, odd codec)
+                return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+        def refuse(name: str, why: str) -> GanforgeError:
+            if single:
+                return GanforgeError(f"{src}: not a readable image ({why}); nothing translated")
+            return GanforgeError(f"{where(name)}: cannot read image ({why}); fix or remove it, or "
+                                 "drop --strict to skip bad files")
+
+        if strict:  # refuse a bad file before anything is written: each is decoded twice
+            for name in names:
+                img = load(name)
+                if isinstance(img, str):
+                    raise refuse(name, img)
+                del img
         bar = None
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(good), unit="img", desc=f"translate {direction}", dynamic_ncols=True)
+            bar = tqdm(total=len(names), unit="img", desc=f"translate {direction}", dynamic_ncols=True)
+        bad: list[str] = []
         written = 0
         try:
-            for start in range(0, len(good), batch_size):
-                part = good[start : start + batch_size]
-                done = self.translate([im for _, im in part], direction, size, batch_size)
-                for (f, _), img in zip(part, done):
-                    rel = f.relative_to(root)
-                    dest = out / rel
-                    if dest.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-                        dest = dest.with_suffix(".png")
-                    save_image(img, dest)
-                    written += 1
+            for start in range(0, len(names), batch_size):
+                part = names[start : start + batch_size]
+                xs, kept = [], []
+                for name in part:
+                    img = load(name)
+                    if isinstance(img, str):
+                        if single:
+                            raise refuse(name, img)
+                        bad.append(where(name))
+                        if warn is not None:
+                            warn(f"warning: skipping {where(name)}: not a readable image ({img})")
+                        continue
+                    xs.append(self._to_tensor(img, side))
+                    kept.append((name, img.size))
+                    del img  # only the model-size copy is kept until the batch is written
+                if xs:
+                    y = self.run(torch.stack(xs), direction, batch_size)
+                    for (name, own), t in zip(kept, y):
+                        save_image(self._to_pil(t, own), _dest(out, name))
+                        written += 1
                 if bar is not None:
                     bar.update(len(part))
         except GanforgeError as e:
-            raise GanforgeError(f"wrote {written} of {len(good)} images to {out}, then: {e}") from None
+            if not written:
+                raise
+            raise GanforgeError(f"wrote {written} of {len(names)} images to {out}, then: {e}") from None
         finally:
             if bar is not None:
                 bar.close()
+        if not written:
+            raise GanforgeError(f"{src}: none of its {len(names)} image files could be read; nothing "
+                                "translated")
         return written, bad
 
     # ---- what the training loop and the metrics ask of every inference object -------------
@@ -203,3 +243,32 @@ class Translator:
         for i in range(k):
             tiles += [c[i] for c in cols]
         return make_grid(torch.stack(tiles), len(cols))
+
+
+def _is_zip(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    return suffix == ".zip" or (suffix not in IMAGE_EXTENSIONS and zipfile.is_zipfile(path))
+
+
+def _open_input(src: Path) -> tuple[Callable[[str], bytes], list[str], Path | None,
+                                    Callable[[str], str]]:
+    """What ``translate_folder`` reads: (read(name) -> bytes, the names, the folder outputs
+    must not be written into (None for a zip), name -> where it is, for messages)."""
+    if src.is_file() and not _is_zip(src):
+        return (lambda _: src.read_bytes()), [src.name], src.parent, lambda _: str(src)
+    if not src.exists():
+        raise GanforgeError(f"{src}: no such file or folder")
+    source, names = list_images(src)  # a folder (recursively) or a zip; refuses one with none
+    sep = "!" if source.is_zip else os.sep
+    return source.read, names, (None if source.is_zip else src), lambda n: f"{src}{sep}{n}"
+
+
+def _safe_name(name: str) -> bool:
+    """A relative name that stays under the output folder (a zip may hold '../x' or '/x')."""
+    p = PurePosixPath(name.replace("\\", "/"))
+    return not p.is_absolute() and ".." not in p.parts and ":" not in (p.parts[0] if p.parts else "")
+
+
+def _dest(out: Path, name: str) -> Path:
+    dest = out / PurePosixPath(name.replace("\\", "/"))
+    return dest if dest.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") else dest.with_suffix(".png")
