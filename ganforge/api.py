@@ -57,9 +57,12 @@ class Run:
             raise GanforgeError(f"{self.path}: a run that generates images; use .generate")
         return m
 
-    def generate(self, n: int, seed: int = 0, pil: bool = False) -> torch.Tensor | list[Image.Image]:
-        """``n`` images from the trained generator; see :meth:`Sampler.generate`."""
-        return self.sampler.generate(n, seed=seed, pil=pil)
+    def generate(self, n: int, seed: int = 0, pil: bool = False,
+                 label: int | str | list | None = None) -> torch.Tensor | list[Image.Image]:
+        """``n`` images from the trained generator; ``label`` (class-conditional runs): a class
+        index or name, a list of ``n``, or None for the classes in turn. See
+        :meth:`Sampler.generate`."""
+        return self.sampler.generate(n, seed=seed, pil=pil, label=label)
 
     def translate(self, images: Any, direction: str = "a2b", batch_size: int = 16) -> Any:
         """Translated images (tensor in [0, 1] or PIL); see :meth:`Translator.translate`. For a
@@ -78,6 +81,7 @@ def train(
     resume: bool = False,
     quiet: bool = False,
     config: Config | None = None,
+    allow_new_data: bool = False,
     **overrides: Any,
 ) -> Run:
     """Train a model and return its :class:`Run`.
@@ -93,11 +97,14 @@ def train(
         data: a registered data set name, an image folder or a zip of images (translation: a
             registered pair such as ``mnist2color``, or domain A with ``data_b=`` domain B).
         epochs: passes over the data.
-        out: run folder (default ``runs/<preset>-<time>``).
+        out: run folder (default ``runs/<preset>-<time>``): a new or empty folder; a folder
+            holding other files is refused.
         resume: continue the run in ``out`` from its last checkpoint. Settings that say where
             and how long it runs (device, data path, epochs, max_steps, threads, eval/log/
             checkpoint cadence) may change; the rest is fixed by the saved state.
         config: a full :class:`Config` instead of preset + overrides.
+        allow_new_data: with ``resume``, continue on data that is not the run's (other
+            images; the same images at a new path need nothing). Refused without it.
         **overrides: any run or family setting, e.g. ``batch_size=64``, ``lr=1e-3``.
 
     Raises:
@@ -118,7 +125,7 @@ def train(
     for flag, d in (("--data", config.run.data), ("--data-b", config.run.data_b)):
         if d and d not in DATASETS and d not in PAIRSETS and not Path(d).expanduser().exists():
             raise GanforgeError(f"--resume: the run's data {d} is gone; pass {flag} with its new place")
-    return Run(train_run(config, out, resume=True, quiet=quiet))
+    return Run(train_run(config, out, resume=True, quiet=quiet, allow_new_data=allow_new_data))
 
 
 def load(run_dir: str | Path, device: str = "auto") -> Inference:

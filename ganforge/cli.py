@@ -16,10 +16,46 @@ from .errors import GanforgeError
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line (and exit status 2)."""
+    """argparse, but a usage mistake is one line (and exit status 2).
+
+    ``fill``: a function that adds this parser's arguments, called on first use (parsing or
+    help) rather than when the parser is made: train's flags come from the config dataclasses,
+    which import torch, and ``ganforge --help`` or ``ganforge generate`` must not wait for that.
+    """
+
+    def __init__(self, *args: Any, fill: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fill = fill
+
+    def _filled(self) -> None:
+        if self._fill is not None:
+            fill, self._fill = self._fill, None
+            fill(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._filled()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._filled()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._filled()
+        return super().format_usage()
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def unknown(self, words: list[str]) -> NoReturn:
+        """Arguments no option of this (sub)command takes: one line, with the nearest flag."""
+        import difflib
+
+        flag = words[0].split("=")[0]
+        close = difflib.get_close_matches(flag, [o for o in self._option_string_actions
+                                                 if o.startswith("--")], n=1)
+        self.error(f"unrecognized argument{'s' if len(words) > 1 else ''}: {' '.join(words)}"
+                   + (f" (did you mean {close[0]}?)" if close and flag.startswith("-") else ""))
 
 
 def _int_at_least(low: int):
@@ -46,6 +82,14 @@ def _seed(text: str) -> int:
     if v > SEED_MAX:
         raise argparse.ArgumentTypeError(f"must be <= {SEED_MAX}, got {v}")
     return v
+
+
+def _folder(text: str) -> Path:
+    """An argparse type for an output folder: any name but an empty one (``--out ''`` would
+    otherwise mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty folder name; give one, e.g. runs/mine")
+    return Path(text)
 
 
 MAIN_HELP = """\
@@ -244,7 +288,7 @@ def _add(group: Any, s: _Setting, every: int) -> None:
 def _add_settings(t: argparse.ArgumentParser, preset: str | None) -> None:
     """The run's and the families' settings as flags; for one preset (``train PRESET --help``)
     only the run's and its family's, with the preset's values as defaults."""
-    from .config import PRESETS, RunConfig, name_settings, split_settings
+    from .config import PRESETS, RunConfig, name_settings, preset_settings
     from .families import FAMILIES
 
     run: dict[str, _Setting] = {}
@@ -255,7 +299,7 @@ def _add_settings(t: argparse.ArgumentParser, preset: str | None) -> None:
         family, named = name_settings(preset)
         assert family is not None
         names = [family]
-        run_values, model_values = split_settings(family, named)
+        run_values, model_values = preset_settings(family, named)
     for fam in names:
         _settings(FAMILIES.get(fam).config, fam, fams)
     if preset is not None:
@@ -328,12 +372,29 @@ def _train_parser(t: argparse.ArgumentParser, preset: str | None = None) -> argp
                         f"({', '.join(FAMILIES.names())}) or bare GAN model ({', '.join(MODELS.names())})")
     t.add_argument("--pairs", metavar="NAME|DIR", help="pix2pix: paired data (side-by-side A|B "
                    "images, as the pix2pix sets ship); the same as --data")
-    t.add_argument("--out", type=Path, metavar="RUN_DIR", help="run folder (default runs/...)")
+    t.add_argument("--out", type=_folder, metavar="RUN_DIR", help="run folder: a new or empty one "
+                   "(default runs/PRESET-TIME)")
     t.add_argument("--resume", nargs="?", const="", metavar="RUN",
                    help="continue RUN (or the run in --out) from its last checkpoint")
+    t.add_argument("--data-changed", action="store_true", help="with --resume: continue on data "
+                   "that is not the run's (other images, not the same ones moved); refused without it")
     t.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _add_settings(t, preset)
     return t
+
+
+def _threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_positive, metavar="N", help="CPU threads (default: "
+                   "$OMP_NUM_THREADS, else the usable cores; see README 'Threads')")
+
+
+def _use_threads(requested: int | None) -> None:
+    """Set torch's CPU thread count as training does: --threads, $OMP_NUM_THREADS, the cores."""
+    import torch
+
+    from .env import choose_threads
+
+    torch.set_num_threads(choose_threads(requested)[0])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,12 +405,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    _train_parser(sub.add_parser("train", help="train a model from a preset", add_help=False))
+    # train's flags are made from the config dataclasses (torch): added on first use only.
+    sub.add_parser("train", help="train a model from a preset", add_help=False, fill=_train_parser)
 
     g = sub.add_parser("generate", help="make images with a trained run", epilog=GENERATE_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     g.add_argument("run", type=Path, metavar="RUN", help="run folder (or a generator.safetensors)")
-    g.add_argument("--n", type=_positive, default=64, help="number of images (default 64)")
+    g.add_argument("--n", type=_positive, help="number of images (default 64; a walk: 16)")
     g.add_argument("--seed", type=_seed, default=0, metavar="S", help="same seed, same images (default 0)")
     g.add_argument("--out", type=Path, metavar="FILE", help="grid image to write: .png, .jpg or .webp "
                    "(default RUN/generated_seedS.png)")
@@ -358,10 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seeds", metavar="LIST", help="with --out-dir: one image per seed, e.g. 0-99 or "
                    "1,5,9-12 (files seedSSSS.png), as StyleGAN's generate does")
     g.add_argument("--interpolate", type=Path, metavar="FILE", help="write a latent walk (.gif, "
-                   ".webp, or .mp4 with imageio[ffmpeg]) of at most 16 images")
+                   ".webp, or .mp4 after pip install 'ganforge[video]') of at most 16 images")
     g.add_argument("--class", dest="label", metavar="C", help="class-conditional runs: draw this "
                    "class (its name or index); default: every class in turn")
     g.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
+    _threads_flag(g)
 
     tr = sub.add_parser("translate", help="translate an image or a folder with a cyclegan/pix2pix run",
                         epilog=TRANSLATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -386,9 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="train a small DCGAN on bundled MNIST digits (no download)",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="example:\n  ganforge demo --out runs/demo\n")
-    dm.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")
-    dm.add_argument("--epochs", type=_positive, help="passes over the 5,000 digits")
+    dm.add_argument("--out", type=_folder, default=Path("runs/demo"), help="run folder (default "
+                    "runs/demo; run again, it continues)")
+    dm.add_argument("--epochs", type=_positive, help="passes over the 5,000 digits (default 25)")
     dm.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
+    _threads_flag(dm)
 
     ev = sub.add_parser("eval", help="score a run (or a folder of images) against real data",
                         epilog=EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -415,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "more computation of every metric)")
     ev.add_argument("--json", type=Path, metavar="FILE", help="also write every number as JSON")
     ev.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
+    _threads_flag(ev)
 
     dt = sub.add_parser("data", help="list data sets and prepared sets; download or prepare ahead",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -476,7 +542,10 @@ def _cmd_train(a: argparse.Namespace) -> int:
         raise GanforgeError("--resume needs the run folder: ganforge train --resume RUN")
     if not resume and a.preset is None:
         raise GanforgeError("train needs a PRESET (see ganforge train --help), or --resume RUN")
-    run = train(a.preset, out=out, resume=resume, quiet=a.quiet, **settings)
+    if a.data_changed and not resume:
+        raise GanforgeError("--data-changed goes with --resume (a new run takes any data)")
+    run = train(a.preset, out=out, resume=resume, quiet=a.quiet, allow_new_data=a.data_changed,
+                **settings)
     if not a.quiet and os.environ.get("RANK", "0") == "0":  # torchrun: print once
         print(run.path)
     return 0
@@ -486,15 +555,22 @@ def _parse_seeds(text: str) -> list[int]:
     """'0-99' or '1,5,9-12' -> seeds, checked."""
     seeds: list[int] = []
     for part in text.split(","):
-        lo, _, hi = part.strip().partition("-")
-        try:
-            a, b = _seed(lo), _seed(hi or lo)
-        except argparse.ArgumentTypeError as e:
-            raise GanforgeError(f"--seeds {text}: {part!r} {e}") from None
+        word = part.strip()
+        lo, dash, hi = word.partition("-")
+        if not _digits(lo) or (dash and not _digits(hi)):
+            raise GanforgeError(f"--seeds {text}: {word!r} is not a seed or a range of seeds "
+                                "(e.g. 7 or 0-99)")
+        a, b = int(lo), int(hi if dash else lo)
+        if max(a, b) > SEED_MAX:
+            raise GanforgeError(f"--seeds {text}: seeds must be <= {SEED_MAX}")
         if b < a:
-            raise GanforgeError(f"--seeds {text}: range {part!r} runs backwards")
+            raise GanforgeError(f"--seeds {text}: range {word!r} runs backwards")
         seeds += range(a, b + 1)
     return seeds
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _cmd_generate(a: argparse.Namespace) -> int:
@@ -517,6 +593,7 @@ def _cmd_generate(a: argparse.Namespace) -> int:
         if path is not None:
             check_writable(path, flag)
 
+    _use_threads(a.threads)
     s = load(a.run, device=a.device)
     from .infer import Sampler
 
@@ -526,20 +603,21 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     label = a.label
     if label is not None:
         s.label(label)  # an unknown class or an unconditional run: one line, before any image
+    n = a.n or 64
     wrote = []
     show = sys.stderr.isatty()
     if a.out_dir and seeds is not None:
         s.save_seeds(a.out_dir, seeds, progress=show, label=label)
         wrote.append(f"{len(seeds)} images (one per seed) in {a.out_dir}")
     elif a.out_dir:
-        s.save_images(a.out_dir, a.n, a.seed, progress=show, label=label)
-        wrote.append(f"{a.n} images in {a.out_dir}")
+        s.save_images(a.out_dir, n, a.seed, progress=show, label=label)
+        wrote.append(f"{n} images in {a.out_dir}")
     if a.interpolate:
-        if a.n > 16:
+        if a.n is not None and a.n > 16:  # said only when the user asked for more
             print(f"--interpolate: a walk shows 16 of the --n {a.n} images", file=sys.stderr)
-        wrote.append(str(s.interpolate(a.interpolate, n=min(a.n, 16), seed=a.seed, label=label)))
+        wrote.append(str(s.interpolate(a.interpolate, n=min(a.n or 16, 16), seed=a.seed, label=label)))
     if out is not None:
-        wrote.append(str(s.save_grid(out, a.n, a.seed, label=label)))
+        wrote.append(str(s.save_grid(out, n, a.seed, label=label)))
     print("\n".join(wrote))
     return 0
 
@@ -574,7 +652,7 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
     t0 = time.time()
     run = train("mnist-fast", data="mnist-mini", epochs=a.epochs, out=a.out, device=a.device,
-                resume=RunDir(a.out).has_state())
+                threads=a.threads, resume=RunDir(a.out).has_state())
     grid = run.sampler.save_grid(run.path / "generated_seed0.png", 64, seed=0)
     print(f"\ndemo finished in {time.time() - t0:.0f} s. Run folder: {run.path}")
     for item in sorted(run.path.iterdir()):
@@ -591,6 +669,7 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 def _cmd_eval(a: argparse.Namespace) -> int:
     from .metrics import evaluate, format_table
 
+    _use_threads(a.threads)
     res = evaluate(a.run, fake=a.fake, real=a.real, metrics=a.metrics, features=a.features,
                    n=a.n, seed=a.seed, feature_weights=a.feature_weights, size=a.size,
                    device=a.device, json_out=a.json, floor_splits=a.floor_splits,
@@ -664,8 +743,20 @@ def _mb(n: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while Python imports torch or reads the data: no traceback
+        print("ganforge: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
-    a = parser.parse_args(argv)
+    a, extra = parser.parse_known_args(argv)
+    if extra:  # said by the subcommand, so the hint points at its own --help
+        subs = next(x for x in parser._actions if isinstance(x, argparse._SubParsersAction))
+        sub = subs._name_parser_map.get(a.command, parser) if a.command else parser
+        sub.unknown(extra)
     if a.command is None:
         parser.print_help()
         return 2

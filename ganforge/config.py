@@ -54,6 +54,9 @@ class RunConfig:
     log_every: int = setting(20, "steps between metrics.jsonl lines", metavar="K")
     checkpoint_minutes: float = setting(10.0, "also checkpoint mid-epoch this often (crash safety)",
                                         metavar="MIN")
+    snapshot_every: int = setting(0, "every K epochs also keep the model as it is then, in "
+                                  "RUN/snapshots/step_SSSSSS/ (a model folder ganforge.load and "
+                                  "generate take; 0 = off)", metavar="K")
     # The guard's remedies live with each family (training/guard.py).
     guard: bool = setting(True, "roll back to the last good checkpoint on NaN, mode collapse or a "
                           "discriminator that won outright, with the family's remedy")
@@ -76,6 +79,7 @@ class RunConfig:
         need(self.grid_n >= 1, f"grid_n must be >= 1, got {self.grid_n}")
         need(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
         need(self.checkpoint_minutes > 0, f"checkpoint_minutes must be > 0, got {self.checkpoint_minutes}")
+        need(self.snapshot_every >= 0, f"--snapshot-every must be >= 0, got {self.snapshot_every}")
         return self
 
 
@@ -193,16 +197,27 @@ def name_settings(name: str | None) -> tuple[str | None, dict[str, Any]]:
                         f"{', '.join(MODELS.names())}")
 
 
+def preset_settings(family: str, settings: dict[str, Any]) -> tuple[dict, dict]:
+    """(run settings, family settings) a PRESET argument's settings (and the user's) come to:
+    the family's run defaults first (``Family.run_defaults``), then ``settings`` over them."""
+    run, model = split_settings(family, settings)
+    return {**FAMILIES.get(family).run_settings(model), **run}, model
+
+
 def resolve(preset: str | None = None, **overrides: Any) -> Config:
-    """Preset (or family, or GAN model name) defaults, then non-None overrides, validated."""
+    """The family's run defaults, then the preset's (or GAN model name's) settings, then
+    non-None overrides, validated."""
     family, base = name_settings(preset)
     family = overrides.pop("family", None) or family or "gan"
     base["preset"] = preset if preset in PRESETS else None
     base.update({k: v for k, v in overrides.items() if v is not None})
-    run, model = split_settings(family, base)
+    run, model = preset_settings(family, base)
     if run.get("data") == "":
-        raise GanforgeError(f"preset {preset} has no default data: pass --data FOLDER|ZIP "
-                            f"({PRESETS.get(preset).doc})")
+        what = (f"preset {preset} has no default data: pass --data FOLDER|ZIP ({PRESETS.get(preset).doc})"
+                if preset in PRESETS else
+                f"the {family} family has no default data: pass --data NAME|FOLDER|ZIP (see "
+                f"`ganforge data` and `ganforge train {family} --help`)")
+        raise GanforgeError(what)
     _absolute_paths(run)
     cfg = Config(build(RunConfig, {**run, "family": family}), build(FAMILIES.get(family).config, model))
     if run.get("data_b") and FAMILIES.get(family).data_kind(cfg.model) not in ("paired", "unpaired"):
@@ -221,7 +236,8 @@ def _absolute_paths(run: dict[str, Any]) -> None:
 # Run settings a resumed run may change: where and how fast it runs, and how long, never what
 # it learns. Everything else (networks, optimizer, batch, data size, seed) is fixed by the state.
 RESUMABLE = ("device", "data", "data_b", "strict", "cache", "epochs", "max_steps", "threads",
-             "eval_every", "eval_n", "log_every", "checkpoint_minutes", "precision", "guard")
+             "eval_every", "eval_n", "log_every", "checkpoint_minutes", "snapshot_every", "precision",
+             "guard")
 
 
 def resume_config(saved: Config, preset: str | None = None, **overrides: Any) -> Config:

@@ -9,11 +9,16 @@
     metrics.jsonl          one JSON record per log line / evaluation
     losses.png             every logged ``*_loss`` against step, and the evaluations
     best/                  a model folder (model.json + nets) with the best --eval-every score
+    snapshots/step_SSSSSS/ --snapshot-every: model folders of the run as it was at those steps
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,8 +39,14 @@ from .serialization import (
 CONFIG, STATE, METRICS = "config.json", "state.safetensors", "metrics.jsonl"
 
 
+def _short(text: str, keep: int = 80) -> str:
+    """A path for a one-line message: a very long one cut in the middle."""
+    return text if len(text) <= keep else f"{text[:keep // 2]}...{text[-keep // 2:]}"
+
+
 class RunDir:
     def __init__(self, path: str | Path) -> None:
+        self.given = str(path)  # as the user wrote it: Path("") would be the current folder
         self.path = Path(path)
 
     @staticmethod
@@ -44,10 +55,13 @@ class RunDir:
 
     @staticmethod
     def of(path: str | Path) -> RunDir:
-        """The run a folder belongs to: the folder itself, or the run around its ``best/``."""
+        """The run a folder belongs to: the folder itself, or the run around its ``best/`` or
+        one of its ``snapshots/step_SSSSSS/``."""
         p = Path(path)
-        if not (p / CONFIG).is_file() and (p / MODEL_FILE).is_file() and (p.parent / CONFIG).is_file():
-            return RunDir(p.parent)
+        if not (p / CONFIG).is_file() and (p / MODEL_FILE).is_file():
+            run = p.parent.parent if p.parent.name == "snapshots" else p.parent
+            if (run / CONFIG).is_file():
+                return RunDir(run)
         return RunDir(p)
 
     # ---- names ----------------------------------------------------------------------------
@@ -79,6 +93,13 @@ class RunDir:
     def best(self) -> Path:
         return self.path / "best"
 
+    @property
+    def snapshots(self) -> Path:
+        return self.path / "snapshots"
+
+    def snapshot(self, step: int) -> Path:
+        return self.snapshots / f"step_{step:06d}"
+
     def sample(self, epoch: int) -> Path:
         return self.samples / f"epoch_{epoch:04d}.png"
 
@@ -87,10 +108,31 @@ class RunDir:
 
     # ---- lifecycle ------------------------------------------------------------------------
     def has_state(self) -> bool:
-        return self.state_file.is_file()
+        try:
+            return self.state_file.is_file()
+        except OSError:  # a name too long to look up: prepare() says so in one line
+            return False
+
+    def is_run(self) -> bool:
+        """Holds a run (or the start of one): its config.json or its state."""
+        return self.config_file.is_file() or self.has_state()
 
     def prepare(self, resume: bool) -> None:
-        """Check the folder against --resume: never overwrite a run, never resume nothing."""
+        """Check the folder before any data is loaded: never overwrite a run, never resume
+        nothing, never mix run files into a folder of other files, and one line for a folder
+        that cannot be made (no permission, a name too long, a file in the way).
+
+        Raises:
+            GanforgeError: any of those, in one line.
+        """
+        if not self.given.strip():
+            raise GanforgeError("--out '': an empty folder name; give one, e.g. runs/mine")
+        try:
+            self._check(resume)
+        except OSError as e:  # a name too long, a folder that cannot be read, ...
+            raise self._cannot(e) from None
+
+    def _check(self, resume: bool) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise GanforgeError(f"--out {self.path}: exists and is not a folder")
         if resume and not self.has_state():
@@ -98,11 +140,47 @@ class RunDir:
         if not resume and self.has_state():
             raise GanforgeError(f"{self.path} already holds a run; continue it with "
                                 f"`ganforge train --resume {self.path}`, or choose another --out")
+        if not resume and self.path.is_dir() and not self.is_run():
+            inside = sorted(p.name for p in self.path.iterdir())
+            if inside:
+                more = f" and {len(inside) - 1} more" if len(inside) > 1 else ""
+                raise GanforgeError(f"--out {self.path}: holds {inside[0]}{more} and is not a run "
+                                    "folder; a run goes into a new or empty folder: choose another --out")
         check_writable(self.config_file, "--out")  # before any data is loaded
+        self._try_create()
+
+    def _cannot(self, e: OSError) -> GanforgeError:
+        why = e.strerror or str(e)
+        if e.errno == errno.ENAMETOOLONG:
+            longest = max(self.path.absolute().parts, key=len)
+            why = (f"a name in it is too long ({len(longest)} characters; file systems allow "
+                   "about 255, and a whole path about 4,096)")
+        return GanforgeError(f"--out {_short(self.given)}: cannot use it as the run folder: {why}")
+
+    def _try_create(self) -> None:
+        """Make the folder and a file in it, then take away what was made: what the run will
+        do, done now, so an impossible place fails in one line before any work."""
+        made = []
+        p = self.path.absolute()
+        while not p.exists() and p != p.parent:
+            made.append(p)
+            p = p.parent
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".ganforge-probe-", dir=self.path)
+            os.close(fd)
+            os.unlink(probe)
+        finally:
+            for d in made:  # leaf first: only the folders made here, and only if still empty
+                with contextlib.suppress(OSError):
+                    d.rmdir()
 
     def start(self, cfg: Config, data: dict[str, Any], world: int, history: list[dict]) -> None:
         """Write config.json and the metrics so far (a resumed run drops records past its state)."""
-        self.samples.mkdir(parents=True, exist_ok=True)
+        try:
+            self.samples.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise self._cannot(e) from None
         write_json(self.config_file, {"ganforge_version": __version__, **cfg.to_dict(), "data": data,
                                       "world_size": world})
         self.write_metrics(history)
@@ -171,6 +249,11 @@ class RunDir:
             return float(json.loads(p.read_text())["value"])
         except (ValueError, KeyError, TypeError):
             return None
+
+    def save_snapshot(self, export: Any, family: str, step: int) -> Path:
+        """Keep the model as it is at ``step`` beside the latest: a loadable model folder."""
+        self.save_model(export, family, self.snapshot(step))
+        return self.snapshot(step)
 
     def save_best(self, export: Any, family: str, record: dict[str, Any]) -> None:
         self.save_model(export, family, self.best)

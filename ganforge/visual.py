@@ -26,21 +26,47 @@ def to_pil(images: torch.Tensor) -> list[Image.Image]:
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2,
-              pad_value: int = 128) -> Image.Image:
+              pad_value: int = 128, row_labels: Sequence[str] | None = None,
+              skip: Sequence[int] = ()) -> Image.Image:
     """Tile (N, C, H, W) images in [0, 1] into one picture, ``nrow`` per row (default: square).
 
     The separator is mid-gray, so tiles stay apart on black digits and on white faces alike.
+    ``row_labels``: a caption left of each row ('' for none), e.g. the class a row draws.
+    ``skip``: tile positions left empty (the images fill the others, in order).
     """
     arr = to_uint8(images)
     n, h, w, c = arr.shape
-    nrow = nrow or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / nrow)
+    empty = set(skip)
+    places = [i for i in range(n + len(empty)) if i not in empty][:n]
+    nrow = nrow or math.ceil(math.sqrt(n + len(empty)))
+    rows = math.ceil((places[-1] + 1 if places else 1) / nrow)
     grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), pad_value, dtype=np.uint8)
-    for i in range(n):
-        r, col = divmod(i, nrow)
+    for i, at in enumerate(places):
+        r, col = divmod(at, nrow)
         y, x = pad + r * (h + pad), pad + col * (w + pad)
         grid[y : y + h, x : x + w] = arr[i]
-    return Image.fromarray(grid[..., 0] if c == 1 else grid)
+    img = Image.fromarray(grid[..., 0] if c == 1 else grid)
+    return caption_rows(img, row_labels, h, pad, pad_value) if row_labels else img
+
+
+def caption_rows(grid: Image.Image, labels: Sequence[str], tile: int, pad: int = 2,
+                 pad_value: int = 128) -> Image.Image:
+    """``grid`` with a margin on its left holding ``labels[r]`` beside tile row ``r``."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    boxes = [font.getbbox(t) if t else (0, 0, 0, 0) for t in labels]
+    margin = max(b[2] for b in boxes) + 2 * pad + 2
+    fill = pad_value if grid.mode == "L" else (pad_value,) * 3
+    out = Image.new(grid.mode, (grid.width + margin, grid.height), fill)
+    out.paste(grid, (margin, 0))
+    draw = ImageDraw.Draw(out)
+    ink = 0 if grid.mode == "L" else (0, 0, 0)  # black on the mid-gray margin
+    for r, (text, box) in enumerate(zip(labels, boxes)):
+        if text:
+            y = pad + r * (tile + pad) + (tile - (box[3] - box[1])) // 2 - box[1]
+            draw.text((pad + 1, y), text, fill=ink, font=font)
+    return out
 
 
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
@@ -61,9 +87,23 @@ def image_format(path: Path) -> str:
 
 
 def check_animation_name(path: Path) -> None:
-    """Raise GanforgeError unless the file name is an animation format ganforge writes."""
+    """Raise GanforgeError unless the file name is an animation format ganforge writes, and
+    (MP4) its writer is installed: said before any image is made."""
     if Path(path).suffix.lower() not in ANIMATION_FORMATS:
         raise GanforgeError(f"{path}: a walk is an animation; name it {', '.join(ANIMATION_FORMATS)}")
+    if Path(path).suffix.lower() == ".mp4" and not _has_mp4_writer():
+        raise _no_mp4(path)
+
+
+def _has_mp4_writer() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("imageio", "imageio_ffmpeg"))
+
+
+def _no_mp4(path: Path) -> GanforgeError:
+    return GanforgeError(f"{path}: MP4 needs imageio with ffmpeg, not installed: pip install "
+                         "'ganforge[video]' (or name the walk .gif or .webp)")
 
 
 def save_image(img: Image.Image, path: Path) -> None:
@@ -91,7 +131,7 @@ def save_gif(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 200)
 
 def save_animation(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 80) -> None:
     """An animation in the format its name says: GIF, animated WebP, or MP4 (needs imageio
-    with its ffmpeg plugin: ``pip install imageio[ffmpeg]``).
+    with its ffmpeg plugin: ``pip install 'ganforge[video]'``).
 
     Raises:
         GanforgeError: a still-image or unknown extension, or MP4 without imageio-ffmpeg.
@@ -111,8 +151,7 @@ def save_animation(frames: Sequence[Image.Image], path: Path, ms_per_frame: int 
         import imageio.v3 as iio
         import imageio_ffmpeg  # noqa: F401
     except ImportError:
-        raise GanforgeError(f"{path}: MP4 needs imageio with ffmpeg (pip install 'imageio[ffmpeg]'); "
-                            "or name it .gif or .webp") from None
+        raise _no_mp4(path) from None
     arr = np.stack([np.asarray(f.convert("RGB")) for f in frames])
     return atomic_write(path, lambda p: iio.imwrite(p, arr, extension=".mp4", fps=1000 / ms_per_frame))
 
@@ -142,7 +181,10 @@ def plot_losses(records: Sequence[dict], path: Path) -> None:
     for key in keys:
         pts = [(r["step"], r[key]) for r in logs if key in r]
         label = _LABELS.get(key, key.removesuffix("_loss"))
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, lw=1.2)
+        # A short run logs a point or two (every 20 steps and at each epoch end): a line needs
+        # two points to show, so few points are drawn as dots too.
+        marker = "o" if len(pts) <= MARKERS_UP_TO else None
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, lw=1.2, marker=marker, ms=5)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
@@ -153,3 +195,4 @@ def plot_losses(records: Sequence[dict], path: Path) -> None:
 
 
 _LABELS = {"d_loss": "discriminator", "g_loss": "generator"}
+MARKERS_UP_TO = 30  # logged points per curve drawn with a dot each

@@ -15,6 +15,7 @@ by a function the family supplies: super-resolution's low-resolution copy of eac
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -132,7 +133,7 @@ class ImageData:
     def describe(self) -> dict[str, Any]:
         ds = self._set
         return {"name": ds.name, "images": len(ds), "channels": ds.channels, "size": ds.size,
-                "classes": ds.classes}
+                "classes": ds.classes, "fingerprint": fingerprint(ds.images, ds.labels)}
 
 
 class PairData:
@@ -157,7 +158,7 @@ class PairData:
         return Batch(to_unit(a, self.device), targets=to_unit(b, self.device))
 
     def describe(self) -> dict[str, Any]:
-        return self.pair.describe()
+        return {**self.pair.describe(), "fingerprint": fingerprint(self.pair.images, self.pair.targets)}
 
 
 class DerivedData:
@@ -197,7 +198,23 @@ class DerivedData:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "images": len(self.train), "held_out": len(self.preview_inputs[0]),
-                "channels": self.info.channels, "size": self.info.size, "pairs": "made on the fly"}
+                "channels": self.info.channels, "size": self.info.size, "pairs": "made on the fly",
+                "fingerprint": fingerprint(self.images)}
+
+
+def fingerprint(*sets: torch.Tensor | None, sample: int = 1024) -> str:
+    """What identifies a data set's contents wherever it lies (a folder moved keeps it): a hash
+    of each tensor's shape and of up to ``sample`` evenly spaced decoded images (all of a 1-D
+    tensor: labels). Cheap at any size; a resumed run compares it with the one it recorded."""
+    h = hashlib.sha256()
+    for x in sets:
+        if x is None:
+            continue
+        h.update(str(tuple(x.shape)).encode())
+        if x.dim() > 1 and len(x) > sample:
+            x = x[torch.linspace(0, len(x) - 1, sample).round().long().to(x.device)]
+        h.update(x.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -216,4 +233,5 @@ def open_data(kind: str, spec: DataSpec, device: torch.device, derive: Derive | 
     return DATA_KINDS.get(kind)(spec, device, derive)
 
 
-__all__ = ["DATA_KINDS", "Batch", "DataInfo", "DataSpec", "Derive", "TrainData", "open_data", "to_unit"]
+__all__ = ["DATA_KINDS", "Batch", "DataInfo", "DataSpec", "Derive", "TrainData", "fingerprint", "open_data",
+           "to_unit"]

@@ -92,6 +92,14 @@ class Family:
     data: str | Callable[[Any], str] = "images"
     doc: str = ""
     derive: Derive | None = None  # the "derived" kind: images -> (inputs, targets), on the fly
+    # Run settings that suit the family (or, given its settings as asked, the network it
+    # builds), applied before a preset's and the user's: pix2pix and CycleGAN train at batch 1
+    # and 256 px as their papers, not at RunConfig's batch 128 and 28 px.
+    run_defaults: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def run_settings(self, model: dict[str, Any]) -> dict[str, Any]:
+        """The family's run defaults for these (asked-for) family settings."""
+        return dict(self.run_defaults(model)) if self.run_defaults is not None else {}
 
     def data_kind(self, cfg: Any) -> str:
         kind = self.data(cfg) if callable(self.data) else self.data

@@ -78,6 +78,10 @@ class GANConfig:
     # average (Yazici et al. 2019).
     ema: float = setting(0.0, "decay of a moving average of the generator's weights that samples "
                          "are drawn from (e.g. 0.999; 0 = off)", metavar="DECAY")
+    # x-flips of the real images (StyleGAN2-ADA's --mirror): twice the data for subjects that
+    # look the same mirrored (faces), drawn from torch's global RNG, so resume stays exact.
+    mirror: bool = setting(False, "mirror each real image left-right with probability 1/2 (for "
+                           "faces, not for digits or text)")
     # Data-efficient training on small data sets (Zhao et al. 2020).
     diffaug: str = setting("", "DiffAugment policy for D's inputs: comma-separated color,"
                            "translation,cutout ('' = off)", metavar="POLICY")
@@ -194,6 +198,9 @@ class GANRecipe:
         real, n = batch.images, batch.images.shape[0]
         y = batch.labels if self.conditional else None  # fakes are drawn for the batch's classes
         z = torch.randn(n, cfg.z_dim, device=dev)
+        if cfg.mirror:
+            flip = (torch.rand(n, device=dev) < 0.5).view(n, 1, 1, 1)
+            real = torch.where(flip, real.flip(3), real).contiguous(memory_format=torch.channels_last)
         rt: Any = 1.0
         ft: Any = 0.0
         if loss.targets:
@@ -306,8 +313,22 @@ def _data_kind(cfg: GANConfig) -> str:
     return "labelled" if cfg.conditional else "images"
 
 
+# The image side (and batch) of the networks built for one size, where RunConfig's 28 px and
+# batch 128 do not fit: a bare model name (`ganforge train facegan`) or --model gets them.
+# SNGAN's CIFAR ResNet: 32 px, batch 64; the Keras face GAN: 128 px, batch 16.
+MODEL_RUN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "resnet32": {"size": 32, "batch_size": 64},
+    "facegan": {"size": 128, "batch_size": 16},
+}
+
+
+def _run_defaults(model: dict[str, Any]) -> dict[str, Any]:
+    return MODEL_RUN_DEFAULTS.get(model.get("model", GANConfig.model), {})
+
+
 FAMILIES.register("gan")(Family("gan", GANConfig, GANRecipe, _data_kind,
-                                "a generator and a discriminator (DCGAN, MLP, the TF tutorial's)"))
+                                "a generator and a discriminator (DCGAN, MLP, the TF tutorial's)",
+                                run_defaults=_run_defaults))
 
 
 # Presets: a name, a one-line doc and the settings that differ from the defaults.

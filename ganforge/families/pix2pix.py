@@ -130,8 +130,12 @@ class Pix2PixRecipe:
         return Export("translate", {"generator": (self.g, self.g_spec)}, {"a2b": "generator"}, self.info)
 
 
+# The paper's batch 1 and 256 px; no default data (a bare `ganforge train pix2pix` names what
+# to pass). Presets and flags override each.
+RUN_DEFAULTS = {"batch_size": 1, "size": 256, "data": ""}
 FAMILIES.register("pix2pix")(Family("pix2pix", Pix2PixConfig, Pix2PixRecipe, "paired",
-                                    "paired image-to-image translation (label map -> photo)"))
+                                    "paired image-to-image translation (label map -> photo)",
+                                    run_defaults=lambda model: RUN_DEFAULTS))
 
 
 # Presets: a name, a one-line doc and the settings that differ from the defaults.

@@ -5,6 +5,7 @@ One object serves the API, the CLI, the training previews, ``--eval-every`` and 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -142,15 +143,23 @@ class Sampler:
 
     def grid(self, n: int = 64, seed: int = 0, nrow: int | None = None,
              label: int | str | None = None) -> Image.Image:
-        """A grid of ``generate(n, seed)``; a conditional model without ``label`` draws one row
-        per class, the same latent down each column."""
+        """A grid of ``generate(n, seed)``; a conditional model without ``label`` draws a block
+        per class, captioned with its name, the same latents at the same places in each block.
+
+        Each class gets ceil(n / classes) images; the blocks are as wide as keeps the whole
+        grid about square (10 digit classes at n 64: a row of 7 each; 2 classes: 4 rows of 8
+        each, not one 1090-pixel strip of 32)."""
         if self.classes is None or label is not None:
             return make_grid(self.generate(n, seed, label=label), nrow)
         k = len(self.classes)
-        cols = max(1, -(-n // k))
-        z = latents(cols, self.z_dim, seed).repeat(k, 1)
-        y = torch.arange(k).repeat_interleave(cols)
-        return make_grid(self.from_latents(z, labels=y), cols)
+        per = max(1, -(-n // k))
+        cols = nrow or min(per, math.ceil(math.sqrt(k * per)))
+        rows = -(-per // cols)  # rows of each class's block
+        z = latents(per, self.z_dim, seed).repeat(k, 1)
+        y = torch.arange(k).repeat_interleave(per)
+        empty = [c * rows * cols + i for c in range(k) for i in range(per, rows * cols)]
+        captions = [self.classes[r // rows] if r % rows == 0 else "" for r in range(k * rows)]
+        return make_grid(self.from_latents(z, labels=y), cols, row_labels=captions, skip=empty)
 
     # ---- what the training loop and the metrics ask of every inference object -------------
     def preview(self, n: int = 64, seed: int = 0, inputs: tuple | None = None) -> Image.Image:

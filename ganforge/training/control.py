@@ -165,6 +165,95 @@ def _diverged(what: str, good_step: int, state_file: Any) -> str:
     return f"training diverged: {what}; {where}"
 
 
+@dataclass(frozen=True)
+class EpochClock:
+    """Which epoch a step belongs to. Steps per epoch change when a run resumes on other data,
+    so the epoch is counted from where the current data began, not as ``step // per_epoch``
+    (that made an MNIST run continued on 24 faces jump from epoch 1 to epoch 13).
+
+    ``step`` below is a count of steps done; epochs are 0-based in ``index`` and counted whole
+    in ``done``, as ``samples/epoch_NNNN.png`` numbers them.
+    """
+
+    per_epoch: int
+    from_step: int = 0
+    from_epoch: int = 0
+
+    def index(self, step: int) -> int:
+        """The epoch the next step is in."""
+        return self.from_epoch + (step - self.from_step) // self.per_epoch
+
+    def position(self, step: int) -> int:
+        """Steps of the current epoch done."""
+        return (step - self.from_step) % self.per_epoch
+
+    def fraction(self, step: int) -> float:
+        """Epochs done, with the part of the current one: what metrics.jsonl logs."""
+        return self.from_epoch + (step - self.from_step) / self.per_epoch
+
+    def done(self, step: int) -> int:
+        """Epochs done, a started one counted (the number of the epoch grid to write)."""
+        return self.from_epoch + math.ceil((step - self.from_step) / self.per_epoch)
+
+    def total(self, epochs: int, max_steps: int | None) -> int:
+        """The step the run ends at: ``epochs`` epochs, or ``max_steps`` if that comes first."""
+        return min(self.from_step + max(epochs - self.from_epoch, 0) * self.per_epoch,
+                   max_steps or math.inf)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"steps_per_epoch": self.per_epoch, "from_step": self.from_step,
+                "from_epoch": self.from_epoch}
+
+    @staticmethod
+    def resumed(saved: dict[str, Any], per_epoch: int, batch_size: int,
+                step: Callable[[], int]) -> EpochClock:
+        """The clock of a run resuming with ``per_epoch`` steps per epoch, from its config.json
+        ``data`` section. Unchanged steps per epoch: the saved clock. Changed (other data): a
+        new clock from the resume step (``step()`` reads it), the epoch in progress starting
+        over on the new data, so the count goes on where it was."""
+        c = saved.get("epochs")
+        if isinstance(c, dict):
+            old = EpochClock(int(c["steps_per_epoch"]), int(c["from_step"]), int(c["from_epoch"]))
+        else:  # written before the clock was recorded: the saved item count says the old pace
+            items = saved.get("images")
+            if isinstance(items, int) and not saved.get("paired", True):
+                items = max(items, int(saved.get("images_b", 0)))
+            old = EpochClock(items // batch_size if isinstance(items, int) and items >= batch_size
+                             else per_epoch)
+        if old.per_epoch == per_epoch:
+            return old
+        at = step()
+        return EpochClock(per_epoch, at, old.index(at))
+
+
+def check_same_data(saved: dict[str, Any], now: dict[str, Any], allowed: bool) -> str | None:
+    """Compare a resumed run's data with what it trained on (config.json's ``data`` section):
+    the fingerprint of the decoded images where both have one, else the image counts. The same
+    images at a new path pass. Returns a note for the resume line when other data is allowed.
+
+    Raises:
+        GanforgeError: other data, unless ``allowed`` (``--data-changed``).
+    """
+    if not saved:
+        return None  # a ganforge 0.1 run: nothing recorded to compare with
+    if saved.get("fingerprint") and now.get("fingerprint"):
+        same = saved["fingerprint"] == now["fingerprint"]
+    else:
+        same = all(saved.get(k) == now.get(k) for k in ("images", "images_b") if k in saved)
+    if same:
+        return None
+    if not allowed:
+        raise GanforgeError(f"--resume: this is not the data the run trained on ({_data(saved)}; "
+                            f"now {_data(now)}); to continue it on other data anyway, add "
+                            "--data-changed (Python: allow_new_data=True)")
+    return f"other data ({_data(saved)} -> {_data(now)})"
+
+
+def _data(d: dict[str, Any]) -> str:
+    n = f"{d.get('images', '?')}" + (f"+{d['images_b']}" if "images_b" in d else "")
+    return f"{d.get('name', '?')}: {n} images"
+
+
 class History:
     """The run's log records (metrics.jsonl): kept in memory for the plot, appended to the file
     by the main process, trimmed when the guard rolls back."""

@@ -8,7 +8,6 @@ What a step does is the family's (``families/``); what a batch holds is the data
 from __future__ import annotations
 
 import copy
-import math
 import time
 from pathlib import Path
 
@@ -27,10 +26,12 @@ from .control import (
     Checkpoints,
     Console,
     Diverged,
+    EpochClock,
     History,
     Meter,
     StopRequest,
     check_finite_losses,
+    check_same_data,
     draw_progress,
     fmt_time,
 )
@@ -38,26 +39,28 @@ from .guard import Guard, Rollback, Trouble
 
 
 def train_run(cfg: Config, out: str | Path | None = None, resume: bool = False,
-              quiet: bool = False) -> Path:
+              quiet: bool = False, allow_new_data: bool = False) -> Path:
     """Train as ``cfg`` says into the run folder ``out`` (default ``runs/<name>-<time>``).
 
     With ``resume=True``, ``out`` must hold a run and ``cfg`` is its config as it continues
     (``ganforge.train(resume=True)`` checks what may change). ``cfg`` itself is left as it was:
     what the run records (channels found in the data, the thread count) goes into a copy.
+    A resumed run refuses data other than its own (the same images moved are its own) unless
+    ``allow_new_data``.
     """
     cfg = copy.deepcopy(cfg)
     rd = RunDir(out) if out is not None else RunDir.default(cfg.run.preset or cfg.family)
     rd.prepare(resume)
     env = setup(cfg.run.device, cfg.run.precision, cfg.run.threads)
     try:
-        path = _train(cfg, rd, resume, quiet, env)
+        path = _train(cfg, rd, resume, quiet, env, allow_new_data)
         wait_all(env)
         return path
     finally:
         teardown(env)
 
 
-def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path:
+def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env, allow_new_data: bool) -> Path:
     run, say = cfg.run, env.say(quiet)
     family = FAMILIES.get(cfg.family)
     spec = DataSpec(run.data, run.size, run.data_b, run.channels, run.fit, run.strict, run.cache,
@@ -72,7 +75,12 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
     if per_epoch == 0:
         raise GanforgeError(f"data {run.data} has {len(data)} images, fewer than --batch-size "
                             f"{run.batch_size}; lower the batch size")
-    total = min(run.epochs * per_epoch, run.max_steps or math.inf)
+    described, clock, data_note = data.describe(), EpochClock(per_epoch), None
+    if resume:  # its own data (or other data, asked for), and the epoch count going on from there
+        saved = rd.raw_config().get("data") or {}
+        data_note = check_same_data(saved, described, allow_new_data)
+        clock = EpochClock.resumed(saved, per_epoch, run.batch_size, lambda: rd.read_state()["step"])
+    total = clock.total(run.epochs, run.max_steps)
 
     torch.manual_seed(run.seed)  # the same initial weights on every process and every run
     recipe = family.build(cfg.model, data.info, env, total)
@@ -80,7 +88,7 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
     ckpt = Checkpoints(rd, recipe, env, cfg.family, run.seed)
     step, history = 0, History(rd, env.main)
     if resume:
-        changes = changed_settings(rd.config(), cfg)
+        changes = changed_settings(rd.config(), cfg) + ([data_note] if data_note else [])
         step = ckpt.resume(total)
         history = History(rd, env.main, [r for r in rd.metrics() if r.get("step", 0) <= step])
         if step == total:
@@ -90,7 +98,7 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
         say(f"resuming {rd.path} from step {step} of {total}"
             + (f" with {', '.join(changes)}" if changes else ""))
     if env.main:
-        rd.start(cfg, data.describe(), env.world, history.records)
+        rd.start(cfg, {**described, "epochs": clock.to_dict()}, env.world, history.records)
     order = DistributedSampler(range(len(data)), num_replicas=env.world, rank=env.rank, shuffle=True,
                                seed=run.seed, drop_last=True)
     evals = None
@@ -111,7 +119,7 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
     def log() -> dict:
         nonlocal t_log, n_log
         now = time.time()
-        rec = history.add({"step": step, "epoch": step / per_epoch, **meter.pop(),
+        rec = history.add({"step": step, "epoch": clock.fraction(step), **meter.pop(),
                            "img_per_s": n_log / max(now - t_log, 1e-9), "time": history.now()})
         t_log, n_log = now, 0
         if guard is not None and (trouble := guard.check_log(rec)) is not None:
@@ -128,10 +136,10 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
     with StopRequest(announce=env.main and not quiet) as stop:
         while step < total and not stopping:
             try:
-                epoch = step // per_epoch
+                epoch = clock.index(step)
                 order.set_epoch(epoch)
                 batches = torch.tensor(list(order))[: per_epoch * local_bs].view(per_epoch, local_bs)
-                for b in range(step % per_epoch, per_epoch):
+                for b in range(clock.position(step), per_epoch):
                     batch = data.batch(batches[b], epoch, step)
                     meter.add(recipe.step(batch, step))
                     step += 1
@@ -145,8 +153,8 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
                         save(step)
                         last_ckpt = time.time()
 
-                if step % per_epoch == 0 or step >= total:  # an epoch (or the run) finished
-                    ep = math.ceil(step / per_epoch)
+                if clock.position(step) == 0 or step >= total:  # an epoch (or the run) finished
+                    ep = clock.done(step)
                     export = recipe.export()
                     preview = infer.from_export(export)
                     if guard is not None and any_flag(env.main and (
@@ -160,11 +168,13 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env) -> Path
                             draw_progress(rd, history.records)
                             last_drawn = time.time()
                     if evals is not None and evals.due(ep, step >= total):
-                        rec = {"step": step, "epoch": step / per_epoch, "time": history.now()}
+                        rec = {"step": step, "epoch": clock.fraction(step), "time": history.now()}
                         say(evals(preview, export, cfg.family, rec))
                         history.add(rec)
                         plot_losses(history.records, rd.losses_plot)
-                    save(step)
+                    save(step)  # refuses non-finite weights: a snapshot is only ever a good state
+                    if run.snapshot_every and ep % run.snapshot_every == 0 and env.main:
+                        rd.save_snapshot(export, cfg.family, step)
                     last_ckpt = time.time()
                     console.epoch(ep, step, history.last_speed())
                 elif stopping:
