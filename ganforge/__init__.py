@@ -23,7 +23,7 @@ _WHERE = {
     "Run": "api", "load": "api", "train": "api",
     "PRESETS": "config", "Config": "config", "RunConfig": "config",
     "FAMILIES": "families", "CycleGANConfig": "families", "GANConfig": "families",
-    "Pix2PixConfig": "families", "VAEConfig": "families",
+    "Pix2PixConfig": "families", "StyleGAN2Config": "families", "VAEConfig": "families",
     "Sampler": "infer", "Translator": "infer",
     "evaluate": "metrics",
 }
@@ -31,7 +31,7 @@ _WHERE = {
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from .api import Run, load, train
     from .config import PRESETS, Config, RunConfig
-    from .families import FAMILIES, CycleGANConfig, GANConfig, Pix2PixConfig, VAEConfig
+    from .families import FAMILIES, CycleGANConfig, GANConfig, Pix2PixConfig, StyleGAN2Config, VAEConfig
     from .infer import Sampler, Translator
     from .metrics import evaluate
 
@@ -50,5 +50,6 @@ def __dir__() -> list[str]:
 
 
 __all__ = ["FAMILIES", "PRESETS", "Config", "CycleGANConfig", "GANConfig", "GanforgeError",
-           "Pix2PixConfig", "Run", "RunConfig", "Sampler", "Translator", "VAEConfig", "__version__",
+           "Pix2PixConfig", "Run", "RunConfig", "Sampler", "StyleGAN2Config", "Translator", "VAEConfig",
+           "__version__",
            "evaluate", "load", "train"]

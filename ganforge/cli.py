@@ -127,6 +127,24 @@ examples:
 """
 
 
+MIX_HELP = """\
+examples:
+  ganforge mix runs/faces --rows 1,2,3 --cols 4,5,6 --out mix.png
+  ganforge mix runs/faces --rows 0-4 --cols 10-14 --styles 4-9 --psi 0.7 --out fine.png
+
+The top row draws the --cols seeds, the left column the --rows seeds; each cell is its row's
+face with the --styles layers (default: the coarse half) taken from its column's.
+"""
+
+PROJECT_HELP = """\
+examples:
+  ganforge project runs/faces photo.jpg --out proj/            # 500 steps
+  ganforge project runs/faces photo.jpg --out proj/ --steps 1000
+
+The loss is pixel-based at several scales (nothing is downloaded), so colours and layout are
+matched better than fine texture. proj/w.safetensors holds the w found (1, w_dim).
+"""
+
 TRANSLATE_HELP = """\
 examples:
   ganforge train horse2zebra --out runs/h2z                  # CycleGAN (download, 112 MB)
@@ -423,8 +441,36 @@ def build_parser() -> argparse.ArgumentParser:
                    ".webp, or .mp4 after pip install 'ganforge[video]') of at most 16 images")
     g.add_argument("--class", dest="label", metavar="C", help="class-conditional runs: draw this "
                    "class (its name or index); default: every class in turn")
+    g.add_argument("--psi", type=float, metavar="P", help="StyleGAN2 runs: truncation, 1 = none, "
+                   "0 = the average face; 0.5-0.7 trades variety for typical, cleaner images")
     g.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
     _threads_flag(g)
+
+    mx = sub.add_parser("mix", help="StyleGAN2: a style-mixing grid of seeds", epilog=MIX_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    mx.add_argument("run", type=Path, metavar="RUN", help="a stylegan2 run folder")
+    mx.add_argument("--rows", required=True, metavar="LIST", help="seeds down the left, e.g. 1,2,3 or 0-4")
+    mx.add_argument("--cols", required=True, metavar="LIST", help="seeds along the top")
+    mx.add_argument("--styles", metavar="LIST", help="the layers each cell takes from its column's "
+                    "seed (default: the coarse half: pose, face shape), e.g. 0-3")
+    mx.add_argument("--psi", type=float, default=1.0, metavar="P", help="truncation (default 1: none)")
+    mx.add_argument("--out", type=Path, required=True, metavar="FILE", help=".png, .jpg or .webp")
+    mx.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
+    _threads_flag(mx)
+
+    pj = sub.add_parser("project", help="StyleGAN2: find the generated image closest to a real one",
+                        epilog=PROJECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pj.add_argument("run", type=Path, metavar="RUN", help="a stylegan2 run folder")
+    pj.add_argument("image", type=Path, metavar="IMAGE", help="the image to project (cropped to a "
+                    "square and resized to the generator's size, as training reads images)")
+    pj.add_argument("--out", type=Path, required=True, metavar="DIR", help="writes target.png, "
+                    "projected.png, w.safetensors and loss.json")
+    pj.add_argument("--steps", type=_positive, default=500, metavar="N", help="optimisation steps "
+                    "(default 500)")
+    pj.add_argument("--seed", type=_seed, default=0, metavar="S", help="seed of the noise and of the "
+                    "w samples the spread of W is measured on (default 0)")
+    pj.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
+    _threads_flag(pj)
 
     tr = sub.add_parser("translate", help="translate an image or a folder with a cyclegan/pix2pix run",
                         epilog=TRANSLATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -516,7 +562,7 @@ def train_settings(a: argparse.Namespace) -> dict[str, Any]:
     if a.pairs is not None:
         if a.data is not None:
             raise GanforgeError("--pairs and --data both name the data; give one")
-        settings["data"] = a.pairs
+        settings["data"], settings["side_by_side"] = a.pairs, True
     if a.preset is not None:
         family, _ = name_settings(a.preset)  # an unknown name: one line listing the known ones
         wrong = sorted(set(settings) - fields_of(RunConfig) - family_settings(family))
@@ -551,20 +597,20 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_seeds(text: str) -> list[int]:
-    """'0-99' or '1,5,9-12' -> seeds, checked."""
+def _parse_seeds(text: str, flag: str = "--seeds", noun: str = "seed") -> list[int]:
+    """'0-99' or '1,5,9-12' -> seeds (or layer numbers), checked; errors name ``flag``."""
     seeds: list[int] = []
     for part in text.split(","):
         word = part.strip()
         lo, dash, hi = word.partition("-")
         if not _digits(lo) or (dash and not _digits(hi)):
-            raise GanforgeError(f"--seeds {text}: {word!r} is not a seed or a range of seeds "
+            raise GanforgeError(f"{flag} {text}: {word!r} is not a {noun} or a range of {noun}s "
                                 "(e.g. 7 or 0-99)")
         a, b = int(lo), int(hi if dash else lo)
         if max(a, b) > SEED_MAX:
-            raise GanforgeError(f"--seeds {text}: seeds must be <= {SEED_MAX}")
+            raise GanforgeError(f"{flag} {text}: {noun}s must be <= {SEED_MAX}")
         if b < a:
-            raise GanforgeError(f"--seeds {text}: range {word!r} runs backwards")
+            raise GanforgeError(f"{flag} {text}: range {word!r} runs backwards")
         seeds += range(a, b + 1)
     return seeds
 
@@ -603,6 +649,7 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     label = a.label
     if label is not None:
         s.label(label)  # an unknown class or an unconditional run: one line, before any image
+    s.truncate(a.psi)  # a generator without an average latent: one line, before any image
     n = a.n or 64
     wrote = []
     show = sys.stderr.isatty()
@@ -619,6 +666,83 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     if out is not None:
         wrote.append(str(s.save_grid(out, n, a.seed, label=label)))
     print("\n".join(wrote))
+    return 0
+
+
+def _style_sampler(a: argparse.Namespace) -> object:
+    """The run's sampler for mix/project, threads set; one line for a translation run."""
+    from .api import load
+    from .infer import Sampler
+
+    _use_threads(a.threads)
+    s = load(a.run, device=a.device)
+    if not isinstance(s, Sampler):
+        raise GanforgeError(f"{a.run}: a translation model; {a.command} needs a stylegan2 run")
+    return s
+
+
+def _cmd_mix(a: argparse.Namespace) -> int:
+    from .infer.style import mix_grid
+    from .serialization import check_writable
+    from .visual import image_format, save_image
+
+    rows, cols = _parse_seeds(a.rows, "--rows"), _parse_seeds(a.cols, "--cols")
+    styles = _parse_seeds(a.styles, "--styles", "layer") if a.styles else None
+    image_format(a.out)
+    check_writable(a.out, "--out")
+    s = _style_sampler(a)
+    save_image(mix_grid(s.net, rows, cols, styles, a.psi), a.out)
+    print(a.out)
+    return 0
+
+
+def _cmd_project(a: argparse.Namespace) -> int:
+    import json
+
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from .data.images import to_array
+    from .infer.style import project, style_net
+    from .serialization import check_writable
+    from .visual import save_image, to_pil
+
+    check_writable(a.out / "x", "--out")
+    try:
+        with Image.open(a.image) as im:
+            im.load()
+            img = im.copy()
+    except (OSError, ValueError) as e:
+        raise GanforgeError(f"{a.image}: cannot read image ({str(e).splitlines()[0]})") from None
+    s = _style_sampler(a)
+    net = style_net(s.net, "projection")
+    import torch
+
+    target = torch.from_numpy(to_array(img, net.size, net.channels)).float()[None] / 255
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=a.steps, unit="step", desc="project", dynamic_ncols=True)
+
+    def progress(i: int, loss: float) -> None:
+        if bar is not None:
+            bar.set_postfix_str(f"loss {loss:.4f}")
+            bar.update(1)
+
+    try:
+        w, image, losses = project(net, target, a.steps, a.seed, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    a.out.mkdir(parents=True, exist_ok=True)
+    save_image(to_pil(target)[0], a.out / "target.png")
+    save_image(to_pil(image)[0], a.out / "projected.png")
+    save_file({"w": w.contiguous()}, str(a.out / "w.safetensors"))
+    (a.out / "loss.json").write_text(json.dumps({"first": losses[0], "last": losses[-1],
+                                                 "steps": len(losses)}) + "\n")
+    print(f"projected {a.image} in {a.steps} steps (loss {losses[0]:.4f} -> {losses[-1]:.4f}): "
+          f"{a.out / 'projected.png'}, w in {a.out / 'w.safetensors'}")
     return 0
 
 
@@ -761,7 +885,7 @@ def _main(argv: list[str] | None) -> int:
         parser.print_help()
         return 2
     handler = {"train": _cmd_train, "generate": _cmd_generate, "translate": _cmd_translate,
-               "demo": _cmd_demo,
+               "demo": _cmd_demo, "mix": _cmd_mix, "project": _cmd_project,
                "eval": _cmd_eval, "data": _cmd_data}[a.command]
     try:
         return handler(a)

@@ -33,6 +33,9 @@ class RunConfig:
     channels: Literal[1, 3] | None = setting(None, "1 (gray) or 3 (RGB); none: what the data has")
     fit: Literal["crop", "pad"] = setting("crop", "non-square images: crop (center) or pad")
     strict: bool = setting(False, "refuse unreadable image files instead of skipping them")
+    side_by_side: bool | None = setting(None, "translation from one folder: its images are A|B "
+                                        "pairs side by side (what --pairs DIR sets); none: only "
+                                        "when every image is about 2:1, said out loud")
     cache: bool = setting(True, "decode a folder or zip once into a memory-mapped prepared set under "
                           "the data directory (see `ganforge data`); --no-cache: decode into memory "
                           "every start")
@@ -128,6 +131,8 @@ class Config:
                 raise GanforgeError(f"{where}: has no '{section}' section (a JSON object); "
                                     "the file is damaged or not a ganforge config")
         run = build(RunConfig, d["run"], f"{where}: run.")
+        if run.side_by_side is None and (d.get("data") or {}).get("layout") == "A|B":
+            run.side_by_side = True  # a run from before --pairs was a setting: as it trained
         family = FAMILIES.get(run.family)
         return Config(run, build(family.config, d["model"], f"{where}: model.")).validate()
 

@@ -174,7 +174,8 @@ def test_existing_spellings_still_work():
     assert (cfg.model.d_cond, cfg.model.mbstd, cfg.model.g_upsample) == ("acgan", 4, "resize")
     cfg = _config("mnist2color-cyclegan", "--lr", "0.001", "--lambda-identity", "0")
     assert cfg.model.lr == 0.001 and cfg.model.lambda_identity == 0.0
-    assert _settings("mnist2color-pix2pix", "--pairs", "mnist2color") == {"data": "mnist2color"}
+    assert _settings("mnist2color-pix2pix", "--pairs", "mnist2color") == {"data": "mnist2color",
+                                                                          "side_by_side": True}
     assert _settings("mnist-fast") == {}  # nothing given, nothing overridden
 
 

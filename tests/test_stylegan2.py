@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 import ganforge
 from ganforge.augment import ada_augment, ada_update
@@ -28,6 +29,7 @@ from ganforge.models.stylegan2 import (
     upsample2d,
 )
 from ganforge.serialization import read_training_state
+from ganforge.training import train_run
 
 
 def test_modulated_conv_equals_an_explicit_per_sample_convolution():
@@ -149,14 +151,14 @@ def test_the_average_w_is_tracked_in_training():
 def test_train_generate_with_truncation(image_folder, tmp_path):
     cfg = resolve("stylegan2", data=str(image_folder), size=16, batch_size=8, max_steps=2, grid_n=4,
                   width=8, z_dim=8, map_layers=1, device="cpu")
-    run = ganforge.Run(ganforge.training.train_run(cfg, tmp_path / "r", quiet=True))
+    run = ganforge.Run(train_run(cfg, tmp_path / "r", quiet=True))
     s = ganforge.load(run.path, device="cpu")
     full, trunc = s.generate(8, seed=0), s.generate(8, seed=0, psi=0.5)
     assert full.shape == (8, 3, 16, 16) and 0 <= full.min() and full.max() <= 1
     assert trunc.std(0).mean() < full.std(0).mean()  # pulled together towards the average
     dc = resolve("dcgan", data=str(image_folder), size=16, batch_size=8, max_steps=1, width=4, z_dim=8,
                  grid_n=4, device="cpu")
-    plain = ganforge.load(ganforge.training.train_run(dc, tmp_path / "d", quiet=True), device="cpu")
+    plain = ganforge.load(train_run(dc, tmp_path / "d", quiet=True), device="cpu")
     with pytest.raises(GanforgeError, match="no average latent"):
         plain.generate(2, psi=0.7)
 
@@ -165,7 +167,7 @@ def test_a_size_stylegan2_cannot_make_is_one_line(image_folder, tmp_path):
     cfg = resolve("stylegan2", data=str(image_folder), size=20, batch_size=8, max_steps=1, width=8,
                   z_dim=8, device="cpu")
     with pytest.raises(GanforgeError, match="--size 20: StyleGAN2 makes 2\\^k px images"):
-        ganforge.training.train_run(cfg, tmp_path / "r", quiet=True)
+        train_run(cfg, tmp_path / "r", quiet=True)
 
 
 def test_ada_update_rule():
@@ -194,16 +196,16 @@ def test_ada_augment_is_the_identity_at_p0_and_lets_gradients_through():
 def test_ada_p_rises_when_d_overfits_and_resumes_with_the_run(image_folder, tmp_path):
     kw = dict(data=str(image_folder), size=16, batch_size=8, grid_n=4, width=8, z_dim=8, map_layers=1,
               device="cpu", ada_interval=1, ada_kimg=0.1, ada_target=0.0001, log_every=1)
-    a = ganforge.training.train_run(resolve("stylegan2", epochs=2, **kw), tmp_path / "a", quiet=True)
+    a = train_run(resolve("stylegan2", epochs=2, **kw), tmp_path / "a", quiet=True)
     ps = [r["ada_p"] for r in ganforge.Run(a).metrics if "ada_p" in r]
     assert ps[0] == 0.0 and max(ps) > 0  # D calls reals real more than the tiny target: p rises
-    ganforge.training.train_run(resolve("stylegan2", epochs=1, **kw), tmp_path / "b", quiet=True)
+    train_run(resolve("stylegan2", epochs=1, **kw), tmp_path / "b", quiet=True)
     ganforge.train(out=tmp_path / "b", resume=True, epochs=2, quiet=True)
     sa = read_training_state(a / "state.safetensors")["recipe"]["stats"]
     sb = read_training_state(tmp_path / "b" / "state.safetensors")["recipe"]["stats"]
     assert float(sa["ada_p"]) > 0 and torch.equal(sa["ada_p"], sb["ada_p"])
     fixed = resolve("stylegan2", max_steps=2, **{**kw, "ada_p": 0.3})
-    run = ganforge.training.train_run(fixed, tmp_path / "c", quiet=True)
+    run = train_run(fixed, tmp_path / "c", quiet=True)
     assert all(r["ada_p"] == pytest.approx(0.3) for r in ganforge.Run(run).metrics if "ada_p" in r)
 
 
@@ -222,7 +224,7 @@ def test_relativistic_pairing_losses_by_hand():
 def test_r3gan_objective_trains_in_both_gan_families(family, extra, image_folder, tmp_path):
     cfg = resolve(family, data=str(image_folder), size=16, batch_size=8, max_steps=2, z_dim=8, grid_n=4,
                   log_every=1, device="cpu", loss="rpgan", **extra)
-    run = ganforge.training.train_run(cfg, tmp_path / "r", quiet=True)
+    run = train_run(cfg, tmp_path / "r", quiet=True)
     recs = [r for r in ganforge.Run(run).metrics if "d_loss" in r]
     assert all(math.isfinite(r[k]) for r in recs for k in ("d_loss", "g_loss", "r1", "r2"))
 
@@ -288,3 +290,42 @@ def test_a_walk_in_w_and_the_refusal_for_other_generators(tiny_g):
     assert steps.max() < (frames[0] - frames[4]).abs().mean()  # small steps between big ends
     with pytest.raises(GanforgeError, match="style-based generator"):
         w_walk(DCGANGenerator(8, 16, 3, 4), [1, 2])
+
+
+@pytest.fixture
+def sg_run(image_folder, tmp_path):
+    cfg = resolve("stylegan2", data=str(image_folder), size=16, batch_size=8, max_steps=2, grid_n=4,
+                  width=8, z_dim=8, map_layers=1, device="cpu")
+    return train_run(cfg, tmp_path / "sg", quiet=True)
+
+
+def test_cli_generate_psi_mix_and_project(cli, sg_run, image_folder, tmp_path):
+    cli("generate", sg_run, "--n", "4", "--psi", "0.5", "--out", tmp_path / "t.png")
+    assert (tmp_path / "t.png").exists()
+    cli("mix", sg_run, "--rows", "1,2", "--cols", "3-5", "--out", tmp_path / "mix.png")
+    with Image.open(tmp_path / "mix.png") as im:
+        assert im.size == (4 * 18 + 2, 3 * 18 + 2)
+    bad = cli("mix", sg_run, "--rows", "1", "--cols", "2", "--styles", "0-x", "--out", tmp_path / "m.png",
+              check=False)
+    assert bad.returncode == 2 and "--styles 0-x: '0-x' is not a layer" in bad.stderr
+    photo = next(image_folder.rglob("*.png"))
+    p = cli("project", sg_run, photo, "--out", tmp_path / "proj", "--steps", "20")
+    assert "projected" in p.stdout
+    assert {"target.png", "projected.png", "w.safetensors", "loss.json"} <= {
+        f.name for f in (tmp_path / "proj").iterdir()}
+    import json
+
+    loss = json.loads((tmp_path / "proj" / "loss.json").read_text())
+    assert loss["last"] < loss["first"]
+
+
+def test_cli_style_tools_refuse_other_runs_in_one_line(cli, image_folder, tmp_path):
+    cfg = resolve("dcgan", data=str(image_folder), size=16, batch_size=8, max_steps=1, width=4, z_dim=8,
+                  grid_n=4, device="cpu")
+    run = train_run(cfg, tmp_path / "d", quiet=True)
+    for args in (["generate", run, "--psi", "0.7", "--out", tmp_path / "g.png"],
+                 ["mix", run, "--rows", "1", "--cols", "2", "--out", tmp_path / "m.png"],
+                 ["project", run, next(image_folder.rglob("*.png")), "--out", tmp_path / "p"]):
+        p = cli(*args, check=False)
+        assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert "average latent" in p.stderr or "style-based generator" in p.stderr

@@ -230,3 +230,36 @@ def test_translate_threads(cli, model, tmp_path):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_pairs_flag_reaches_the_loader_and_resume_keeps_it(cli, tmp_path):
+    """`train pix2pix --pairs DIR` on square A|B images: read side by side because it was asked
+    (the same folder without --pairs is refused), recorded, and kept by a resume and eval."""
+    rng = np.random.default_rng(0)
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    for i in range(22):
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(pairs / f"{i:02d}.png")
+    base = ["--size", "16", "--batch-size", "4", "--width", "4", "--d-width", "4", "--epochs", "1",
+            "--device", "cpu", "--grid-n", "4"]
+    refused = cli("train", "pix2pix", "--data", pairs, "--out", tmp_path / "no", *base, check=False)
+    assert refused.returncode == 2 and "--pairs" in refused.stderr
+    cli("train", "pix2pix", "--pairs", pairs, "--out", tmp_path / "r", *base)
+    import json
+
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["run"]["side_by_side"] is True and cfg["data"]["layout"] == "A|B"
+    cli("train", "--resume", tmp_path / "r", "--epochs", "2")
+    p = cli("eval", tmp_path / "r", "--n", "2", "--metrics", "kid", "--floor-splits", "1")
+    assert "kid" in p.stdout.lower()
+
+
+def test_an_old_run_that_trained_side_by_side_reads_so():
+    from ganforge.config import Config, RunConfig
+    from ganforge.families.pix2pix import Pix2PixConfig
+    from ganforge.typed import as_dict
+
+    d = {"run": {**as_dict(RunConfig(family="pix2pix")), "data": "x"}, "model": as_dict(Pix2PixConfig()),
+         "data": {"layout": "A|B"}}
+    del d["run"]["side_by_side"]
+    assert Config.from_dict(d).run.side_by_side is True

@@ -64,6 +64,7 @@ class DataSpec:
     cache: bool = True  # folders and zips through the prepared-set cache
     quiet: bool = False
     seed: int = 0
+    side_by_side: bool | None = None  # one folder of A|B pairs (--pairs); None: by aspect ratio
 
 
 # (images in [-1, 1] on the device, a generator seeded from (seed, step)) -> (inputs, targets)
@@ -143,7 +144,7 @@ class PairData:
         from .pairs import load_domains
 
         pair = load_domains(spec.data, spec.data_b, paired, spec.size, spec.channels, spec.fit,
-                            spec.strict, spec.quiet, spec.cache)
+                            spec.strict, spec.quiet, spec.cache, spec.side_by_side)
         self.name, self.device, self.pair, self.seed = pair.name, device, pair, spec.seed
         self.info = DataInfo(pair.name, pair.size, pair.channels, len(pair), (), tuple(pair.domains))
         self.a, self.b = _placed(pair.images, device), _placed(pair.targets, device)

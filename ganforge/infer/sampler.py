@@ -116,9 +116,18 @@ class Sampler:
         """Whether the generator tracks an average latent that ``psi`` can pull towards."""
         return hasattr(getattr(self.net, "mapping", None), "w_avg")
 
+    def truncate(self, psi: float | None) -> Sampler:
+        """Truncate every image this sampler makes from now on by ``psi`` (None: none); returns
+        the sampler. What ``ganforge generate --psi`` uses for grids, folders and walks alike."""
+        if psi is not None:
+            self.from_latents(torch.zeros(1, self.z_dim), psi=psi)  # checked before any work
+        self.psi = psi
+        return self
+
     def from_latents(self, z: torch.Tensor, batch_size: int = 256,
                      labels: torch.Tensor | None = None, psi: float | None = None) -> torch.Tensor:
         """Images in [0, 1], (N, C, H, W), on the CPU."""
+        psi = psi if psi is not None else getattr(self, "psi", None)
         if psi is not None and not self.truncatable:
             raise GanforgeError(f"--psi {psi}: this generator has no average latent to truncate "
                                 "towards (truncation is for StyleGAN2 runs)")

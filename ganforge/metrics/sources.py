@@ -173,7 +173,8 @@ class TranslationSource(Source):
         say(f"loading {cfg.run.data}" + (f" and {cfg.run.data_b}" if cfg.run.data_b else ""))
         paired = FAMILIES.get(cfg.family).data_kind(cfg.model) == "paired"
         pair = load_domains(cfg.run.data, cfg.run.data_b, paired, self.size, self.model.channels,
-                            cfg.run.fit, quiet=True, cache=cfg.run.cache)
+                            cfg.run.fit, quiet=True, cache=cfg.run.cache,
+                            side_by_side=cfg.run.side_by_side)
         real_b = torch.cat([pair.targets, pair.held_targets])
         n_eff = min(n, len(pair.held), len(real_b) // 2)
         if n_eff < 2:

@@ -64,7 +64,7 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env, allow_n
     run, say = cfg.run, env.say(quiet)
     family = FAMILIES.get(cfg.family)
     spec = DataSpec(run.data, run.size, run.data_b, run.channels, run.fit, run.strict, run.cache,
-                    quiet, run.seed)
+                    quiet, run.seed, run.side_by_side)
     data = open_data(family.data_kind(cfg.model), spec, env.device, family.derive)
     # Recorded in config.json: what the networks were built for, and the thread count (it is
     # part of the arithmetic, so a resumed run computes with the same one).
