@@ -441,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
                    ".webp, or .mp4 after pip install 'ganforge[video]') of at most 16 images")
     g.add_argument("--class", dest="label", metavar="C", help="class-conditional runs: draw this "
                    "class (its name or index); default: every class in turn")
+    g.add_argument("--batch-size", type=_positive, default=256, metavar="B", help="images rendered at "
+                   "once (default 256; lower it for big generators or little memory)")
     g.add_argument("--psi", type=float, metavar="P", help="StyleGAN2 runs: truncation, 1 = none, "
                    "0 = the average face; 0.5-0.7 trades variety for typical, cleaner images")
     g.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
@@ -650,6 +652,7 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     if label is not None:
         s.label(label)  # an unknown class or an unconditional run: one line, before any image
     s.truncate(a.psi)  # a generator without an average latent: one line, before any image
+    s.batch_size = a.batch_size
     n = a.n or 64
     wrote = []
     show = sys.stderr.isatty()

@@ -323,3 +323,21 @@ def test_mirror_flips_real_images_and_resumes_exactly(image_folder, tmp_path):
     ganforge.train("dcgan", epochs=2, out=tmp_path / "c", **kw)
     a, c = (read_training_state(tmp_path / x / "state.safetensors")["recipe"]["generator"] for x in "ac")
     assert any(not np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)  # the flips reached D
+
+
+def test_generate_batch_size_bounds_each_render(cli, run, tmp_path, monkeypatch):
+    from ganforge.infer import sampler as sampler_module
+
+    sizes: list[int] = []
+    real = sampler_module.render
+
+    def spy(net, z, batch_size=256, labels=None, psi=None):
+        sizes.append(batch_size)
+        return real(net, z, batch_size, labels, psi)
+
+    monkeypatch.setattr(sampler_module, "render", spy)
+    cli("generate", run, "--n", "5", "--batch-size", "2", "--out-dir", tmp_path / "a", "--device", "cpu")
+    assert sizes and set(sizes) == {2}
+    cli("generate", run, "--n", "5", "--out-dir", tmp_path / "b", "--device", "cpu")
+    for f in sorted((tmp_path / "a").iterdir()):  # the same images, whatever the batch
+        assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes()

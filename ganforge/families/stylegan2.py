@@ -301,11 +301,12 @@ FAMILIES.register("stylegan2")(Family("stylegan2", StyleGAN2Config, StyleGAN2Rec
                                       "StyleGAN2: style-based generator, residual D, lazy R1 and "
                                       "path-length regularization"))
 
-# Faces at 64 px on a CPU: a narrow network (128 maps up to 32 px, 64 at 64 px), batch 32.
+# Faces at 64 px on a CPU: a narrow network (64 maps up to 32 px, 32 at 64 px), batch 32:
+# 1.3 s a step on 2 Xeon cores (benchmarks/stylegan2_speed.py; width 128: 4.6 s).
 add_preset("celeba64-stylegan2", "stylegan2", "StyleGAN2 on CelebA faces at 64 px (CPU-sized)",
-           data="celeba", size=64, channels=3, batch_size=32, epochs=20, width=128, z_dim=256)
+           data="celeba", size=64, channels=3, batch_size=32, epochs=20, width=64, z_dim=256)
 add_preset("anime64-stylegan2", "stylegan2", "StyleGAN2 on anime faces at 64 px from your --data",
-           data="", size=64, channels=3, batch_size=32, epochs=20, width=128, z_dim=256)
+           data="", size=64, channels=3, batch_size=32, epochs=20, width=64, z_dim=256)
 # The paper's 256 px configuration (StyleGAN2-ADA "auto": 512 maps up to 32 px, 64 at 256 px,
 # batch 32 gives gamma 0.41); meant for a GPU.
 add_preset("ffhq256-stylegan2", "stylegan2", "StyleGAN2 at 256 px on your folder of faces (GPU)",

@@ -57,6 +57,8 @@ class Sampler:
         self.net = generator.to(self.device)
         self.z_dim = int(z_dim)
         self.classes = list(classes) if classes else None  # a class-conditional generator's classes
+        self.batch_size = 256  # images rendered at once (``generate --batch-size``): memory vs speed
+        self.psi: float | None = None  # truncation applied to every image (``truncate``)
 
     @property
     def conditional(self) -> bool:
@@ -124,10 +126,11 @@ class Sampler:
         self.psi = psi
         return self
 
-    def from_latents(self, z: torch.Tensor, batch_size: int = 256,
+    def from_latents(self, z: torch.Tensor, batch_size: int | None = None,
                      labels: torch.Tensor | None = None, psi: float | None = None) -> torch.Tensor:
         """Images in [0, 1], (N, C, H, W), on the CPU."""
-        psi = psi if psi is not None else getattr(self, "psi", None)
+        psi = psi if psi is not None else self.psi
+        batch_size = batch_size or self.batch_size
         if psi is not None and not self.truncatable:
             raise GanforgeError(f"--psi {psi}: this generator has no average latent to truncate "
                                 "towards (truncation is for StyleGAN2 runs)")
@@ -203,7 +206,8 @@ class Sampler:
         return self._write_each(Path(folder), z, [f"seed{s:04d}.png" for s in seeds], progress, y)
 
     def _write_each(self, folder: Path, z: torch.Tensor, names: list[str], progress: bool,
-                    labels: torch.Tensor | None = None, batch_size: int = 256) -> int:
+                    labels: torch.Tensor | None = None) -> int:
+        batch_size = self.batch_size
         bar = None
         if progress:
             from tqdm import tqdm
