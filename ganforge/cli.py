@@ -401,6 +401,12 @@ def _train_parser(t: argparse.ArgumentParser, preset: str | None = None) -> argp
     return t
 
 
+def _device_flags(p: argparse.ArgumentParser) -> None:
+    """--device and --threads, as every command that runs a network takes them."""
+    p.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
+    _threads_flag(p)
+
+
 def _threads_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_positive, metavar="N", help="CPU threads (default: "
                    "$OMP_NUM_THREADS, else the usable cores; see README 'Threads')")
@@ -457,8 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "seed (default: the coarse half: pose, face shape), e.g. 0-3")
     mx.add_argument("--psi", type=float, default=1.0, metavar="P", help="truncation (default 1: none)")
     mx.add_argument("--out", type=Path, required=True, metavar="FILE", help=".png, .jpg or .webp")
-    mx.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
-    _threads_flag(mx)
+    _device_flags(mx)
 
     pj = sub.add_parser("project", help="StyleGAN2: find the generated image closest to a real one",
                         epilog=PROJECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -471,8 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default 500)")
     pj.add_argument("--seed", type=_seed, default=0, metavar="S", help="seed of the noise and of the "
                     "w samples the spread of W is measured on (default 0)")
-    pj.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
-    _threads_flag(pj)
+    _device_flags(pj)
 
     tr = sub.add_parser("translate", help="translate an image or a folder with a cyclegan/pix2pix run",
                         epilog=TRANSLATE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)

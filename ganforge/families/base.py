@@ -109,6 +109,10 @@ class Family:
 
 FAMILIES: Registry[Family] = Registry("model family")
 
+# The translation papers' run settings (CycleGAN, pix2pix): batch 1 at 256 px, and no default
+# data, so a bare `ganforge train cyclegan` names what to pass. Presets and flags override each.
+TRANSLATION_RUN_DEFAULTS = {"batch_size": 1, "size": 256, "data": ""}
+
 
 @dataclass(frozen=True)
 class Preset:

@@ -27,6 +27,7 @@ from ..models.translation import PatchDiscriminator, ResNetTranslator
 from ..typed import check, setting
 from .base import (
     FAMILIES,
+    TRANSLATION_RUN_DEFAULTS,
     Batch,
     DataInfo,
     Export,
@@ -206,12 +207,9 @@ class CycleGANRecipe:
                       {"a2b": "generator_ab", "b2a": "generator_ba"}, self.info)
 
 
-# The paper's batch 1 and 256 px; no default data (a bare `ganforge train cyclegan` names what
-# to pass). Presets and flags override each.
-RUN_DEFAULTS = {"batch_size": 1, "size": 256, "data": ""}
 FAMILIES.register("cyclegan")(Family("cyclegan", CycleGANConfig, CycleGANRecipe, "unpaired",
                                      "unpaired image-to-image translation (horse -> zebra)",
-                                     run_defaults=lambda model: RUN_DEFAULTS))
+                                     run_defaults=lambda model: TRANSLATION_RUN_DEFAULTS))
 
 
 # Presets: a name, a one-line doc and the settings that differ from the defaults.

@@ -24,6 +24,7 @@ from ..models.translation import PatchDiscriminator, UNetTranslator
 from ..typed import check, setting
 from .base import (
     FAMILIES,
+    TRANSLATION_RUN_DEFAULTS,
     Batch,
     DataInfo,
     Export,
@@ -130,12 +131,9 @@ class Pix2PixRecipe:
         return Export("translate", {"generator": (self.g, self.g_spec)}, {"a2b": "generator"}, self.info)
 
 
-# The paper's batch 1 and 256 px; no default data (a bare `ganforge train pix2pix` names what
-# to pass). Presets and flags override each.
-RUN_DEFAULTS = {"batch_size": 1, "size": 256, "data": ""}
 FAMILIES.register("pix2pix")(Family("pix2pix", Pix2PixConfig, Pix2PixRecipe, "paired",
                                     "paired image-to-image translation (label map -> photo)",
-                                    run_defaults=lambda model: RUN_DEFAULTS))
+                                    run_defaults=lambda model: TRANSLATION_RUN_DEFAULTS))
 
 
 # Presets: a name, a one-line doc and the settings that differ from the defaults.
