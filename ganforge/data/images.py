@@ -175,10 +175,12 @@ def decode_files(
     workers: int | None = None,
     crop: Callable[[Image.Image], Image.Image] | None = None,
     progress: Callable[[int], None] | None = None,
+    skipped: list[list[str]] | None = None,
 ) -> Iterator[tuple[str, bool, np.ndarray]]:
     """Decode ``names`` of ``src`` in parallel, in order: (name, was it grayscale, (channels,
     size, size) uint8) for each readable image. A bad file is one warning line (or, strict, an
-    error naming it); a summary line follows. Memory stays bounded by one chunk of images.
+    error naming it) and, with ``skipped``, a [name, reason] appended to it; a summary line
+    follows. Memory stays bounded by one chunk of images.
 
     Raises:
         GanforgeError: a bad file with ``strict``, or no usable image at all.
@@ -216,6 +218,8 @@ def decode_files(
                         raise GanforgeError(f"{where}: cannot read image ({res}); "
                                             "fix or remove it, or drop --strict to skip bad files")
                     warn(f"warning: skipping {where}: {res}")
+                    if skipped is not None:
+                        skipped.append([name, res])
                     bad += 1
                     continue
                 kept += 1

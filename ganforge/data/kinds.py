@@ -183,7 +183,7 @@ class DerivedData:
         self.train, self.images = train, _placed(ds.images, device)
         held_images = ds.images[held]
         g = torch.Generator().manual_seed(spec.seed)
-        inputs, targets = derive(held_images.float().div(127.5).sub(1.0), g)
+        inputs, targets = derive(to_unit(held_images, torch.device("cpu")), g)
         self.preview_inputs = (_to_uint8(inputs), _to_uint8(targets))
         self.reference = held_images
 

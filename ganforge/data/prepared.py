@@ -129,10 +129,11 @@ def prepared_images(
              "memory (set GANFORGE_DATA to a writable folder, or pass --no-cache)")
         return load_image_files(p, size, channels, fit, strict, warn=warn, select=select, crop=crop)
     fp = fingerprint(src, names)
-    with _locked(root, cache_key(p, size, None, fit, part)):
+    auto = cache_key(p, size, None, fit, part)
+    with _locked(root, auto):
         # A set prepared with channels chosen from the data holds what asking for that channel
         # count decodes to (RGB as RGB; all-gray as the one gray plane), so it serves both.
-        folder = root / cache_key(p, size, None, fit, part)
+        folder = root / auto
         index = _read_index(folder)
         if channels is not None and (index is None or index["shape"][1] != channels
                                      or index["fingerprint"] != fp):
@@ -180,18 +181,13 @@ def _prepare(src: _Source, names: list[str], fp: dict[str, Any], folder: Path, s
         warn(f"preparing {src.path} ({len(names)} files at {size}px) in {folder}: decoded once, "
              "later runs open it at once (--no-cache skips this)")
 
-    def note(msg: str) -> None:  # keep each skipped file in the index as well as saying it
-        if msg.startswith("warning: skipping "):
-            where, _, why = msg.removeprefix("warning: skipping ").partition(": ")
-            skipped.append([where.removeprefix(str(src.path)).lstrip("!" + os.sep), why])
-        warn(msg)
-
     t0 = time.time()
     try:
         all_gray = True
         with open(tmp / IMAGES, "wb") as f:
-            for name, gray, arr in decode_files(src, names, size, channels or 3, fit, strict, note,
-                                                crop=crop, progress=bar.update if bar else None):
+            for name, gray, arr in decode_files(src, names, size, channels or 3, fit, strict, warn,
+                                                crop=crop, progress=bar.update if bar else None,
+                                                skipped=skipped):
                 f.write(arr.tobytes())
                 kept.append(name)
                 all_gray &= gray
