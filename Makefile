@@ -17,8 +17,11 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	touch $@
 
+# torch-fidelity only as the reference that tests/test_inception.py checks ganforge's FID
+# Inception against; without its deps, since they pull torchvision (and a CUDA torch with it).
 $(VENV)/.dev-installed: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps "torch-fidelity>=0.3"
 	touch $@
 
 install: $(VENV)/.installed

@@ -539,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog="examples:\n  ganforge data\n  ganforge data --fetch mnist\n"
                                "  ganforge data --prepare ~/ffhq.zip --size 256   # decode once, now\n"
                                "  ganforge data --delete all                     # free the disk\n")
-    dt.add_argument("--fetch", metavar="NAME", help="download and check this data set now")
+    dt.add_argument("--fetch", metavar="NAME", help="download and check this data set now "
+                    "(or `inception`: the FID Inception-v3 weights, 91 MB)")
     dt.add_argument("--prepare", metavar="DIR|ZIP", help="decode this folder or zip once into a "
                     "memory-mapped prepared set (what training does on first use)")
     dt.add_argument("--size", type=_positive, metavar="PX", help="with --prepare: the image side "
@@ -832,6 +833,11 @@ def _cmd_data(a: argparse.Namespace) -> int:
         print(f"deleted {len(gone)} prepared set{'s' if len(gone) != 1 else ''}"
               + (f": {', '.join(gone)}" if gone else ""))
         return 0
+    if a.fetch == "inception":
+        from .metrics.features import fetch_inception
+
+        print(f"FID Inception-v3 weights ready: {fetch_inception()} (used by --features inception)")
+        return 0
     if a.fetch:
         from .data import DATASETS, PAIRSETS, load_domains
 
@@ -842,7 +848,8 @@ def _cmd_data(a: argparse.Namespace) -> int:
             return 0
         if a.fetch not in DATASETS:
             raise GanforgeError(f"--fetch {a.fetch}: not a registered data set "
-                                f"({', '.join(DATASETS.names() + PAIRSETS.names())}); image folders "
+                                f"({', '.join(DATASETS.names() + PAIRSETS.names())}, or inception "
+                                "for the FID weights); image folders "
                                 "and zips need no fetching: pass them as --data")
         ds = load_data(a.fetch, size=32 if a.fetch == "cifar10" else 28)
         print(f"{a.fetch}: {len(ds)} images ready under {data_dir()}")

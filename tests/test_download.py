@@ -192,3 +192,27 @@ def test_offline_translation_set_names_the_file_to_place(tmp_path, monkeypatch):
                                                        sha256="ab" * 32))
     with pytest.raises(GanforgeError, match=r"could not download .*place it as .*h\.zip \(sha256 abab"):
         fetch(pairs.HORSE2ZEBRA, tmp_path)
+
+
+def test_inception_weights_fetch_checks_the_published_prefix_and_are_found(server, monkeypatch):
+    """`ganforge data --fetch inception`: the file is checked against the SHA-256 prefix its name
+    publishes, lands in $GANFORGE_DATA/weights, and evaluation then finds it with no flag."""
+    from ganforge.metrics import features
+
+    handler, base = server
+    body = np.random.default_rng(1).bytes(50_000)
+    handler.files["/w.pth"] = body
+    monkeypatch.delenv(features.INCEPTION_ENV, raising=False)
+    with pytest.raises(GanforgeError, match="ganforge data --fetch inception"):
+        features.inception_weights()
+    prefix = hashlib.sha256(body).hexdigest()[:8]
+    bad = "0" * 8 if prefix != "0" * 8 else "1" * 8
+    monkeypatch.setattr(features, "INCEPTION", Resource(features.INCEPTION_FILE, base + "/w.pth",
+                                                        md5="", sha256=bad))
+    with pytest.raises(GanforgeError, match="checksum mismatch"):
+        features.fetch_inception(progress=False)
+    monkeypatch.setattr(features, "INCEPTION", Resource(features.INCEPTION_FILE, base + "/w.pth",
+                                                        md5="", sha256=prefix))
+    got = features.fetch_inception(progress=False)
+    assert got.read_bytes() == body and got.parent == download.data_dir() / "weights"
+    assert features.inception_weights() == got

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.download import file_hash
+from ..data.download import Resource, data_dir, fetch, file_hash
 from ..errors import GanforgeError
 from ..registry import Registry
 
@@ -21,6 +21,14 @@ INCEPTION_ENV = "GANFORGE_INCEPTION_WEIGHTS"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                  + INCEPTION_FILE)
+# The published file's SHA-256 starts with the 8 digits in its name (torch.hub's convention).
+INCEPTION = Resource(INCEPTION_FILE, INCEPTION_URL, md5="", sha256="6726825d")
+
+
+def fetch_inception(progress: bool = True) -> Path:
+    """Download the FID Inception-v3 weights once into $GANFORGE_DATA/weights (checked,
+    resumable); later evaluations find them there."""
+    return fetch(INCEPTION, data_dir() / "weights", progress=progress)
 
 
 @dataclass
@@ -94,13 +102,18 @@ def pixels_extractor(size: int = 32) -> Extractor:
 
 
 def inception_weights(path: str | Path | None = None) -> Path:
-    """Where the FID Inception-v3 weights are: --feature-weights, $GANFORGE_INCEPTION_WEIGHTS."""
+    """Where the FID Inception-v3 weights are: --feature-weights, $GANFORGE_INCEPTION_WEIGHTS,
+    else the copy `ganforge data --fetch inception` downloaded."""
     p = path or os.environ.get(INCEPTION_ENV)
     if not p:
+        fetched = data_dir() / "weights" / INCEPTION_FILE
+        if fetched.is_file():
+            return fetched
         raise GanforgeError(
-            f"inception features need the FID Inception-v3 weights file {INCEPTION_FILE}: "
-            f"download it from {INCEPTION_URL} and pass --feature-weights PATH (or set "
-            f"{INCEPTION_ENV}); offline, use --features digits (for digits) or pixels"
+            f"inception features need the FID Inception-v3 weights file {INCEPTION_FILE}: run "
+            f"`ganforge data --fetch inception` (or download {INCEPTION_URL}) and pass "
+            f"--feature-weights PATH (or set {INCEPTION_ENV}); offline, use --features digits "
+            "(for digits) or pixels"
         )
     p = Path(p).expanduser()
     if not p.is_file():
@@ -110,26 +123,25 @@ def inception_weights(path: str | Path | None = None) -> Path:
 
 
 def inception_extractor(weights: str | Path | None = None) -> Extractor:
-    """The standard FID Inception-v3 (pool3, 2048-d) through torch-fidelity, from a local file."""
+    """The standard FID Inception-v3 (pool3, 2048-d; its logits give IS), from a local file.
+
+    The network is ganforge's own plain-torch port (metrics/inception.py), so no torchvision;
+    images go in at their own size and are resized inside as the reference pipeline does.
+    """
+    from .inception import load_fid_inception
+
     path = inception_weights(weights)
     try:
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-    except ImportError:
-        raise GanforgeError(
-            "inception features need torch-fidelity (and torchvision): pip install "
-            "'ganforge[inception]'; offline, use --features digits or pixels"
-        ) from None
-    try:
-        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
-                                          feature_extractor_weights_path=str(path))
+        net = load_fid_inception(str(path))
     except Exception as e:  # a wrong or corrupt file: say which
         raise GanforgeError(f"--feature-weights {path}: cannot load as FID Inception-v3 weights "
-                            f"({str(e).splitlines()[0][:200]})") from None
+                            f"(want {INCEPTION_FILE}; {str(e).splitlines()[0][:160]})") from None
+
     def embed(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats, logits = net((x * 255).round().to(torch.uint8))  # it takes uint8 pixels
+        feats, logits = net((x * 255).round())  # 8-bit pixel values, as the reference takes
         return feats, torch.softmax(logits.double(), 1)  # IS from the same network, as usual
 
-    return Extractor("inception", 299, 3, net.eval(), f"inception-{_fingerprint(path)}",
+    return Extractor("inception", None, 3, net, f"fid-inception-{_fingerprint(path)}",
                      has_probs=True, embed=embed)
 
 
@@ -183,7 +195,7 @@ def choose_extractor(features: str | nn.Module, data: str = "",
         return EXTRACTORS.get(features)(weights=weights), "asked for"
     if data in DIGIT_SETS:
         return EXTRACTORS.get("digits")(weights=None), f"auto: {data} is a digit set"
-    if weights or os.environ.get(INCEPTION_ENV):
+    if weights or os.environ.get(INCEPTION_ENV) or (data_dir() / "weights" / INCEPTION_FILE).is_file():
         return EXTRACTORS.get("inception")(weights=weights), "auto: Inception weights configured"
     return EXTRACTORS.get("pixels")(weights=None), ("auto: not a digit set and no Inception weights "
                                                     f"(set {INCEPTION_ENV} for Inception features)")
