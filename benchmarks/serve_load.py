@@ -8,12 +8,13 @@ two share the cores: the CPU, the thread count and the load (``uptime``) before 
 recorded with every figure. Each level is bounded by ``--max-requests`` and ``--max-seconds``;
 the script stops by itself.
 
-    python benchmarks/serve_load.py [RUN] [--clients 1,8,32] [--max-requests 600]
+    python benchmarks/serve_load.py [RUN] [--model mnist-fast|dcgan64] [--clients 1,8,32] [--max-requests 600]
                                     [--max-seconds 20] [--batches 32,1] [--threads 1]
 
-RUN: a sampling run; default: mnist-fast's networks (DCGAN, 28 px, width 64) after one training
-step, made in a temporary folder (speed does not depend on the weights' values).
-Output: JSON on stdout and in benchmarks/results/serve_load.json.
+RUN: a sampling run; default: ``--model``'s networks (mnist-fast: DCGAN 28 px; dcgan64: DCGAN
+64 px, width 64) after one training step, made in a temporary folder (speed does not depend on
+the weights' values). The generator alone is timed too (1 and 32 images per pass).
+Output: JSON on stdout and in benchmarks/results/serve_load_MODEL.json.
 """
 
 from __future__ import annotations
@@ -58,12 +59,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_run(folder: Path) -> Path:
+MODELS = {  # --model: the networks of a default run (weights after one step; speed ignores them)
+    "mnist-fast": dict(preset="mnist-fast"),  # DCGAN, 28 px, width 64: the demo
+    "dcgan64": dict(preset="gan", model="dcgan", size=64, width=64, z_dim=100),  # celeba64-dcgan's shape
+}
+
+
+def make_run(folder: Path, model: str) -> Path:
     import ganforge
 
-    run = ganforge.train("mnist-fast", data="mnist-mini", max_steps=1, out=folder / "mnist-fast",
-                         quiet=True, device="cpu", threads=1)
+    kw = dict(MODELS[model])
+    run = ganforge.train(kw.pop("preset"), data="mnist-mini", max_steps=1, out=folder / model,
+                         quiet=True, device="cpu", threads=1, **kw)
     return run.path
+
+
+def forward_ms(run: Path, threads: int, reps: int = 10) -> dict:
+    """The generator alone, in this process: ms per image rendered one at a time and 32 at once
+    (what batching can win at most, before HTTP and PNG costs)."""
+    import torch
+
+    import ganforge
+
+    torch.set_num_threads(threads)
+    s = ganforge.load(run, device="cpu")
+    out = {}
+    for n in (1, 32):
+        z = torch.randn(n, s.z_dim)
+        s.from_latents(z)
+        t = time.perf_counter()
+        for _ in range(reps):
+            s.from_latents(z)
+        out[f"batch_{n}_ms_per_image"] = round((time.perf_counter() - t) / reps / n * 1000, 3)
+    return out
 
 
 def start_server(run: Path, port: int, max_batch: int, threads: int) -> subprocess.Popen:
@@ -91,7 +119,7 @@ async def wait_up(base: str, proc: subprocess.Popen, limit_s: float = 120) -> No
 
 
 async def level(base: str, run: str, clients: int, max_requests: int, max_seconds: float,
-                warmup: int) -> dict:
+                warmup: int, path: str = "/api/generate") -> dict:
     """``clients`` loops each sending one request after the other until ``max_requests`` are
     done or ``max_seconds`` have passed: requests/s and latency percentiles."""
     import httpx
@@ -100,6 +128,7 @@ async def level(base: str, run: str, clients: int, max_requests: int, max_second
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as c:
         for i in range(warmup):  # the model loaded and the first passes made before timing
             (await c.get("/api/generate", params={"run": run, "seed": i})).raise_for_status()
+        before = (await c.get("/healthz")).json()["batching"].get(run, {"passes": 0, "requests": 0})
         latencies: list[float] = []
         errors = 0
         sent = 0
@@ -112,16 +141,20 @@ async def level(base: str, run: str, clients: int, max_requests: int, max_second
                 sent += 1
                 seed = 1000 * k + sent
                 t = time.perf_counter()
-                r = await c.get("/api/generate", params={"run": run, "seed": seed})
+                r = await c.get(path, params={"run": run, "seed": seed})
                 latencies.append(time.perf_counter() - t)
-                if r.status_code != 200 or r.headers.get("content-type") != "image/png":
+                if r.status_code != 200:
                     errors += 1
 
         await asyncio.gather(*(client(k) for k in range(clients)))
         wall = time.perf_counter() - t0
+        after = (await c.get("/healthz")).json()["batching"].get(run, {"passes": 0, "requests": 0})
     lat = sorted(latencies)
     pct = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else lat * 99
-    return {"clients": clients, "requests": len(lat), "errors": errors, "seconds": round(wall, 2),
+    passes = after["passes"] - before["passes"]
+    per_pass = round((after["requests"] - before["requests"]) / passes, 2) if passes else None
+    return {"path": path, "clients": clients, "requests": len(lat), "errors": errors,
+            "seconds": round(wall, 2), "requests_per_pass": per_pass,
             "requests_per_s": round(len(lat) / wall, 1), "p50_ms": round(pct[49] * 1000, 1),
             "p95_ms": round(pct[94] * 1000, 1), "max_ms": round(lat[-1] * 1000, 1)}
 
@@ -139,6 +172,12 @@ async def bench(run: Path, args: argparse.Namespace) -> list[dict]:
                 row.update(max_batch=max_batch, load_after=os.getloadavg()[0])
                 print(json.dumps(row), file=sys.stderr)
                 out.append(row)
+            if max_batch == args.batches[0]:  # the HTTP stack alone, no model: the ceiling here
+                row = await level(base, run.name, max(args.clients), args.max_requests, args.max_seconds,
+                                  0, path="/healthz")
+                row.update(max_batch=None, load_after=os.getloadavg()[0])
+                print(json.dumps(row), file=sys.stderr)
+                out.append(row)
         finally:
             proc.terminate()
             try:
@@ -151,6 +190,9 @@ async def bench(run: Path, args: argparse.Namespace) -> list[dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", nargs="?", type=Path, help="a sampling run (default: a fresh mnist-fast one)")
+    p.add_argument("--model", choices=sorted(MODELS), default="mnist-fast",
+                   help="the default run's networks (default mnist-fast)")
+    p.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/serve_load_MODEL.json)")
     p.add_argument("--clients", default="1,8,32", help="concurrency levels (default 1,8,32)")
     p.add_argument("--batches", default="32,1", help="server --max-batch settings (default 32,1)")
     p.add_argument("--max-requests", type=int, default=600, help="requests per level at most")
@@ -164,7 +206,9 @@ def main() -> None:
 
     before = uptime()
     with tempfile.TemporaryDirectory() as tmp:
-        run = args.run or make_run(Path(tmp))
+        run = args.run or make_run(Path(tmp), args.model)
+        forward = forward_ms(run, args.threads)
+        print(json.dumps(forward), file=sys.stderr)
         t0 = time.time()
         rows = asyncio.run(bench(run, args))
         result = {
@@ -172,14 +216,16 @@ def main() -> None:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
             "server_threads": args.threads, "uptime_before": before, "uptime_after": uptime(),
-            "run": str(args.run) if args.run else "mnist-fast networks (DCGAN 28 px, width 64), 1 step",
+            "run": str(args.run) if args.run else f"{args.model}: {MODELS[args.model]}, 1 training step",
+            "generator_alone": forward,
             "request": "GET /api/generate?run=RUN&seed=S: one image, a PNG",
             "limits": {"max_requests": args.max_requests, "max_seconds": args.max_seconds},
             "wall_s": round(time.time() - t0, 1), "levels": rows,
         }
     text = json.dumps(result, indent=2)
     print(text)
-    out = ROOT / "benchmarks" / "results" / "serve_load.json"
+    name = args.run.name if args.run else args.model
+    out = args.out or ROOT / "benchmarks" / "results" / f"serve_load_{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
 

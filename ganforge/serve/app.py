@@ -65,20 +65,20 @@ def create_app(runs: Sequence[str | Path], device: str = "cpu", max_batch: int =
     def page() -> HTMLResponse:
         return HTMLResponse((resources.files(__package__) / "static" / "index.html").read_text("utf-8"))
 
-    @app.get("/healthz", summary="liveness: the server answers and how many runs it sees")
+    @app.get("/healthz", summary="liveness: the server answers, the runs it sees, the batching so far")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "runs": len(state.dirs)}
+        batching = {name: {"passes": m.batcher.passes, "requests": m.batcher.jobs}
+                    for name, m in state._loaded.items() if m.batcher is not None}
+        return {"status": "ok", "version": __version__, "runs": len(state.dirs), "batching": batching}
 
     @app.get("/api/runs", summary="every run: family, step, latest grid, loss curves, scores with floors")
     async def list_runs() -> dict[str, Any]:
-        found = await asyncio.to_thread(state.scan)
-        rows = await asyncio.to_thread(lambda: [engine.summary(n, rd) for n, rd in found.items()])
-        return {"runs": rows}
+        return {"runs": await asyncio.to_thread(state.summaries)}
 
     @app.get("/api/run", summary="one run's summary and the controls its model offers")
     async def one_run(run: Annotated[str, Query(description="run name, as /api/runs lists it")]) -> dict:
         rd = state.get(run)
-        out = await asyncio.to_thread(engine.summary, run, rd)
+        out = await asyncio.to_thread(lambda: engine.summary(run, rd, state.records(rd)))
         loaded = await state.model(run)
         out["controls"] = await asyncio.to_thread(engine.controls, loaded)
         return out
@@ -126,7 +126,10 @@ def create_app(runs: Sequence[str | Path], device: str = "cpu", max_batch: int =
             info["psi"] = str(psi)
         if seed_b is not None:
             info.update(seed_b=str(seed_b), t=str(t))
-        png = await asyncio.to_thread(engine.as_png, images, info)
+        if images[0].numel() // images.shape[1] * len(images) <= engine.INLINE_PIXELS:
+            png = engine.as_png(images, info)  # a few hundred microseconds
+        else:
+            png = await asyncio.to_thread(engine.as_png, images, info)
         return Response(png, media_type="image/png",
                         headers={"X-Seed": str(seed), "Cache-Control": "no-store"})
 

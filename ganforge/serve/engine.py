@@ -35,6 +35,8 @@ UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # what the conte
 MAX_IMAGES = 64  # images in one /api/generate grid
 MAX_BATCH = 32  # latents rendered in one forward pass when requests arrive together
 LOSS_POINTS = 400  # points per loss curve sent to the page (evenly thinned)
+RECHECK_S = 2.0  # how often a run's model files are checked for newer weights
+INLINE_PIXELS = 128 * 128  # PNGs up to this size are encoded on the event loop (a thread hop costs more)
 
 
 class BadRequest(Exception):
@@ -151,6 +153,7 @@ class Loaded:
 
     model: Inference
     stamp: tuple
+    checked: float  # time.monotonic() when the model files were last compared with ``stamp``
     lock: threading.Lock = field(default_factory=threading.Lock)
     batcher: Batcher | None = None
 
@@ -168,6 +171,7 @@ class Runs:
         self.device, self.max_batch = device, max_batch
         self._loaded: dict[str, Loaded] = {}
         self._loading: dict[str, asyncio.Lock] = {}
+        self._records: dict[Path, tuple[tuple, list[dict[str, Any]]]] = {}
         self.scan()
         if not self.dirs:
             raise GanforgeError(f"{', '.join(map(str, self.roots))}: no ganforge run in it (a run "
@@ -195,19 +199,43 @@ class Runs:
             raise BadRequest(404, f"run {name!r}: no such run here (known: {known})")
         return self.dirs[name]
 
+    def records(self, rd: RunDir) -> list[dict[str, Any]]:
+        """The run's metrics records, read again only when metrics.jsonl changed (the runs page
+        asks every few seconds; a long run's file is large)."""
+        try:
+            st = rd.metrics_file.stat()
+            key: tuple = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = ()
+        have = self._records.get(rd.path)
+        if have is None or have[0] != key:
+            have = (key, rd.metrics())
+            self._records[rd.path] = have
+        return have[1]
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """Every run (found again now) as the runs page shows it."""
+        return [summary(name, rd, self.records(rd)) for name, rd in self.scan().items()]
+
     @staticmethod
     def _stamp(rd: RunDir) -> tuple:
         return tuple((p.name, p.stat().st_mtime_ns) for p in rd.model_files())
 
     async def model(self, name: str) -> Loaded:
         """The run's loaded model, loading it (off the event loop, once however many clients
-        ask at the same moment) on first use or when its model files changed."""
+        ask at the same moment) on first use or when its model files changed. The files are
+        looked at once per ``RECHECK_S`` at most, not on every request."""
+        have = self._loaded.get(name)
+        now = time.monotonic()
+        if have is not None and now - have.checked < RECHECK_S and name in self.dirs:
+            return have
         rd = self.get(name)
         lock = self._loading.setdefault(name, asyncio.Lock())
         async with lock:
             stamp = await asyncio.to_thread(self._stamp, rd)
             have = self._loaded.get(name)
             if have is not None and have.stamp == stamp:
+                have.checked = time.monotonic()
                 return have
             if not rd.model_file.is_file() and not (rd.path / "generator.safetensors").is_file():
                 raise BadRequest(409, f"run {name!r} has no model yet (it publishes one at the end "
@@ -216,7 +244,7 @@ class Runs:
                 model = await asyncio.to_thread(load, rd.path, self.device)
             except GanforgeError as e:
                 raise BadRequest(409, f"run {name!r}: {e}") from None
-            loaded = Loaded(model, stamp)
+            loaded = Loaded(model, stamp, time.monotonic())
             if isinstance(model, Sampler):
                 loaded.batcher = Batcher(lambda jobs: _render(loaded, jobs), self.max_batch)
             self._loaded[name] = loaded
@@ -294,9 +322,10 @@ def controls(loaded: Loaded) -> dict[str, Any]:
             "size": m.size, "channels": m.channels}
 
 
-def summary(name: str, rd: RunDir) -> dict[str, Any]:
+def summary(name: str, rd: RunDir, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A run as the runs page shows it, read from its files alone (no model is loaded): family,
-    progress, the latest grid, loss curves, evaluations and the scores beside their floors."""
+    progress, the latest grid, loss curves, evaluations and the scores beside their floors.
+    ``records``: its metrics if already read."""
     out: dict[str, Any] = {"name": name}
     try:
         cfg = rd.raw_config()
@@ -313,7 +342,7 @@ def summary(name: str, rd: RunDir) -> dict[str, Any]:
         out["kind"] = None
     if out["kind"] is None and (rd.path / "generator.safetensors").is_file():
         out["kind"] = "sample"  # a ganforge 0.1 run folder
-    records = rd.metrics()
+    records = rd.metrics() if records is None else records
     steps = [r for r in records if "step" in r]
     last = steps[-1] if steps else {}
     out["step"], out["epoch"] = last.get("step"), last.get("epoch")
