@@ -278,6 +278,12 @@ def test_serving_nothing_is_one_clear_line(tmp_path):
 
 
 # ---- the command ----------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_binds_locally_unless_told_and_says_so_loudly(runs, monkeypatch):
     import uvicorn
 
@@ -286,15 +292,30 @@ def test_binds_locally_unless_told_and_says_so_loudly(runs, monkeypatch):
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     said: list[str] = []
-    serve([runs], device="cpu", say=said.append)
+    port = _free_port()
+    serve([runs], port=port, device="cpu", say=said.append)
     assert calls[-1]["host"] == "127.0.0.1" and not any("WARNING" in s for s in said)
-    assert "http://127.0.0.1:8000/" in said[-1]
+    assert f"http://127.0.0.1:{port}/" in said[-1]
     said.clear()
-    serve([runs], host="0.0.0.0", port=9000, device="cpu", say=said.append)
-    assert calls[-1] == {"host": "0.0.0.0", "port": 9000, "log_level": "warning"}
-    assert any("WARNING: listening on 0.0.0.0:9000, beyond this machine" in s for s in said)
+    serve([runs], host="0.0.0.0", port=port, device="cpu", say=said.append)
+    assert calls[-1] == {"host": "0.0.0.0", "port": port, "log_level": "warning"}
+    assert any(f"WARNING: listening on 0.0.0.0:{port}, beyond this machine" in s for s in said)
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4") and not is_loopback("example.org")
+
+
+def test_cli_refusals_are_one_line(cli, runs, tmp_path):
+    p = cli("serve", tmp_path / "missing", check=False)
+    assert p.returncode == 2 and p.stderr.strip().endswith("missing: no such run folder (or folder of runs)")
+    with socket.socket() as s:  # a port in use: said before any model is loaded
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        p = cli("serve", runs, "--port", port, check=False)
+    assert p.returncode == 2 and f"--port {port}: cannot listen there" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    p = cli("serve", runs, "--port", 70000, check=False)
+    assert p.returncode == 2 and "ports go up to 65535" in p.stderr
 
 
 def test_cli_without_the_extra_says_what_to_install(cli, runs, monkeypatch):
@@ -321,9 +342,7 @@ def server(runs):
     """The app on a free loopback port, served by uvicorn in a thread."""
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app([runs], device="cpu"), host="127.0.0.1", port=port,
                                         log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)

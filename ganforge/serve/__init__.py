@@ -6,10 +6,12 @@ never needs it.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import GanforgeError
 from .engine import MAX_BATCH, encode_png
 
 MISSING = "ganforge serve needs FastAPI and uvicorn: pip install 'ganforge[serve]'"
@@ -32,12 +34,29 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_listen(host: str, port: int) -> None:
+    """Say in one line, before any model is loaded, that ``host:port`` cannot be listened on
+    (a port in use, an address not of this machine), rather than uvicorn's log line later."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        raise GanforgeError(f"--host {host}: not an address this machine can listen on ({e})") from None
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise GanforgeError(f"--host {host} --port {port}: cannot listen there ({e.strerror or e}); "
+                                "choose another --port (or stop what uses it)") from None
+
+
 def serve(runs: Sequence[str | Path], host: str = "127.0.0.1", port: int = 8000, device: str = "auto",
           max_batch: int = MAX_BATCH, say: Callable[[str], None] = print) -> None:
     """Serve the page and the API until Ctrl-C. Binds to this machine only unless ``host`` says
     otherwise, and then says loudly who can reach it."""
     import uvicorn
 
+    check_listen(host, port)
     app = create_app(runs, device, max_batch=max_batch)
     shown = f"[{host}]" if ":" in host else host
     if not is_loopback(host):
@@ -52,4 +71,4 @@ def serve(runs: Sequence[str | Path], host: str = "127.0.0.1", port: int = 8000,
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-__all__ = ["MISSING", "create_app", "encode_png", "is_loopback", "serve"]
+__all__ = ["MISSING", "check_listen", "create_app", "encode_png", "is_loopback", "serve"]
