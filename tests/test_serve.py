@@ -174,6 +174,8 @@ def test_the_page_and_the_openapi_listing(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/runs", "/api/run", "/api/generate", "/api/translate", "/api/grid", "/healthz"} <= set(paths)
     assert client.get("/healthz").json()["status"] == "ok"
+    docs = client.get("/docs")  # FastAPI's OpenAPI page
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
 # ---- concurrency ----------------------------------------------------------------------------
@@ -329,7 +331,11 @@ def test_cli_without_the_extra_says_what_to_install(cli, runs, monkeypatch):
 
 
 # ---- the page in a real browser -------------------------------------------------------------
-def _chromium() -> str:
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The system's Chromium (skips the test, before any run is trained, where there is none or
+    no Playwright to drive it)."""
+    pytest.importorskip("playwright.sync_api")
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         path = shutil.which(name)
         if path:
@@ -357,11 +363,11 @@ def server(runs):
 
 
 @pytest.mark.browser
-def test_the_page_in_headless_chromium(server, runs, tmp_path):
-    exe = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, headless=True,
+def test_the_page_in_headless_chromium(chromium, server, runs, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, headless=True,
                                      args=["--no-sandbox", "--disable-dev-shm-usage"])
         page = browser.new_page(viewport={"width": 1100, "height": 760})
         page.goto(server + "/")

@@ -315,7 +315,8 @@ def controls(loaded: Loaded) -> dict[str, Any]:
     """What the page offers for a run's model: classes, truncation, translation directions."""
     m = loaded.model
     if isinstance(m, Sampler):
-        c, h, w = m.image_shape
+        with loaded.lock:  # one forward pass: the model is shared
+            c, h, w = m.image_shape
         return {"kind": "sample", "classes": m.classes, "truncatable": m.truncatable,
                 "z_dim": m.z_dim, "image": [w, h, c]}
     return {"kind": "translate", "directions": m.directions, "domains": list(m.domains),
