@@ -273,10 +273,48 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(runs):
 
 
 def test_serving_nothing_is_one_clear_line(tmp_path):
-    with pytest.raises(ganforge.GanforgeError, match="no such run folder"):
+    with pytest.raises(ganforge.GanforgeError, match="missing: no such run folder"):
         create_app([tmp_path / "missing"])
-    with pytest.raises(ganforge.GanforgeError, match="no ganforge run in it"):
-        create_app([tmp_path])
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(ganforge.GanforgeError, match="file.txt: a file, not a run folder"):
+        create_app([tmp_path / "file.txt"])
+
+
+def test_the_runs_view_follows_a_run_while_it_trains(tmp_path, monkeypatch):
+    """Served before the run starts: it appears, its step grows, it can be sampled while it
+    trains, and its newer weights are picked up -- read at steps 3 and 8 from inside the loop."""
+    from _helpers import hook_step
+
+    from ganforge.serve import engine
+
+    monkeypatch.setattr(engine, "RECHECK_S", 0.0)  # look at the model files on every request
+    root = tmp_path / "runs"
+    root.mkdir()
+    seen = {}
+    app = create_app([root], device="cpu")
+    with TestClient(app) as c:
+        assert c.get("/api/runs").json() == {"runs": []}
+
+        def look(recipe, i):
+            if i in (3, 8):
+                seen[i] = c.get("/api/runs").json()["runs"]
+                seen[f"gen{i}"] = c.get("/api/generate?run=live&seed=1")
+                seen[f"model{i}"] = app.state.runs._loaded.get("live")
+
+        hook_step(monkeypatch, "gan", before=look)
+        train_run(resolve("gan", data="mnist-mini", size=16, model="dcgan", max_steps=10, batch_size=8,
+                          grid_n=4, log_every=1, device="cpu", z_dim=8, width=4), root / "live", quiet=True)
+        assert [r["name"] for r in seen[3]] == ["live"] and seen[3][0]["family"] == "gan"
+        assert seen[3][0]["step"] == 3 and seen[8][0]["step"] == 8  # steps 1-3, then 1-8 logged
+        assert [p[0] for p in seen[8][0]["losses"]["d_loss"]] == list(range(1, 9))
+        assert seen[3][0]["kind"] == "sample" and _png(seen["gen3"]).size == (16, 16)
+        done = next(r for r in c.get("/api/runs").json()["runs"] if r["name"] == "live")
+        assert done["step"] == 10 and done["grid"] is not None
+        final = _png(c.get("/api/generate?run=live&seed=1"))
+        now = app.state.runs._loaded["live"]
+        assert now is not seen["model3"]  # the weights published at the end were loaded
+        want = ganforge.load(root / "live", device="cpu").generate(1, seed=1)[0]
+        assert np.abs(_arr(final) - _uint8(want)).max() <= 1
 
 
 # ---- the command ----------------------------------------------------------------------------

@@ -66,6 +66,9 @@ def serve(runs: Sequence[str | Path], host: str = "127.0.0.1", port: int = 8000,
             "Use --host 127.0.0.1 to keep it local.")
         say("!" * 78)
     names = sorted(app.state.runs.dirs)
+    if not names:
+        say(f"no run under {', '.join(map(str, runs))} yet: runs appear on the page as they start "
+            "(a run folder holds config.json; start one with `ganforge train ... --out` there)")
     say(f"serving {len(names)} run{'s' * (len(names) != 1)} ({', '.join(names[:5])}"
         f"{', ...' if len(names) > 5 else ''}) on http://{shown}:{port}/  (API: /docs; Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

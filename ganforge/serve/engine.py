@@ -172,10 +172,10 @@ class Runs:
         self._loaded: dict[str, Loaded] = {}
         self._loading: dict[str, asyncio.Lock] = {}
         self._records: dict[Path, tuple[tuple, list[dict[str, Any]]]] = {}
-        self.scan()
-        if not self.dirs:
-            raise GanforgeError(f"{', '.join(map(str, self.roots))}: no ganforge run in it (a run "
-                                "folder holds config.json; train one with `ganforge train`)")
+        not_dirs = [str(r) for r in self.roots if not r.is_dir()]
+        if not_dirs:
+            raise GanforgeError(f"{not_dirs[0]}: a file, not a run folder (or folder of runs)")
+        self.scan()  # none yet is fine: runs started later appear on the runs page
 
     def scan(self) -> dict[str, RunDir]:
         """Name -> run: a run given itself is named by its folder, one found under a given
