@@ -102,6 +102,7 @@ examples:
   ganforge generate runs/mnist-dcgan-... --n 64 --seed 0 --out grid.png
   ganforge eval runs/demo                         # digits-FID/KID/IS/precision-recall + floor
   ganforge train horse2zebra                      # CycleGAN, then: ganforge translate RUN IN --out OUT
+  ganforge serve runs/                            # a web page: sample, translate, watch training
   torchrun --nproc_per_node=4 -m ganforge train celeba64-dcgan   # many GPUs (DDP)
 """
 
@@ -551,7 +552,57 @@ def build_parser() -> argparse.ArgumentParser:
                     "non-square images: crop (default) or pad")
     dt.add_argument("--delete", metavar="KEY|SRC|all", help="delete prepared sets by key, by source "
                     "path, or all of them")
+
+    _serve_parser(sub)
     return p
+
+
+# ---- ganforge serve -------------------------------------------------------------------------
+SERVE_HELP = """\
+examples:
+  ganforge serve runs/demo                        # http://127.0.0.1:8000/ : new digits, seeds, walks
+  ganforge serve runs/                            # every run under runs/: a run picker and a
+                                                  # runs page that follows training as it goes
+  ganforge serve runs/cond runs/h2z --port 8080   # a class picker; a translation upload
+  ganforge serve runs/ --host 0.0.0.0             # reachable from other machines (said loudly)
+
+The API beside the page (its OpenAPI page at /docs): GET /api/runs, /api/run?run=NAME,
+/api/generate?run=NAME&seed=S&class=C&psi=P&seed_b=S2&t=0.5 (PNG), /api/grid?run=NAME (PNG),
+POST /api/translate (form: run, direction, file; PNG), GET /healthz.
+Needs: pip install 'ganforge[serve]'
+"""
+
+
+def _serve_parser(sub: Any) -> None:
+    sv = sub.add_parser("serve", help="a web page and a JSON/PNG API over trained runs",
+                        epilog=SERVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sv.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run folders, or folders of runs")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=_int_at_least(0), default=8000, help="port (default 8000)")
+    sv.add_argument("--max-batch", type=_positive, default=32, metavar="N",
+                    help="images rendered in one pass when requests arrive together (default 32; "
+                         "1 renders each request alone)")
+    _device_flags(sv)
+
+
+def _cmd_serve(a: argparse.Namespace) -> int:
+    try:
+        import fastapi  # noqa: F401
+        import multipart  # noqa: F401  (python-multipart: the upload form)
+        import uvicorn  # noqa: F401
+    except ImportError:
+        from .serve import MISSING
+
+        raise GanforgeError(MISSING) from None
+    from .serve import serve
+
+    if a.port > 65535:
+        raise GanforgeError(f"--port {a.port}: ports go up to 65535")
+    _use_threads(a.threads)
+    serve(a.runs, host=a.host, port=a.port, device=a.device, max_batch=a.max_batch,
+          say=lambda msg: print(msg, file=sys.stderr))
+    return 0
 
 
 def train_settings(a: argparse.Namespace) -> dict[str, Any]:
@@ -900,7 +951,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     handler = {"train": _cmd_train, "generate": _cmd_generate, "translate": _cmd_translate,
                "demo": _cmd_demo, "mix": _cmd_mix, "project": _cmd_project,
-               "eval": _cmd_eval, "data": _cmd_data}[a.command]
+               "eval": _cmd_eval, "data": _cmd_data, "serve": _cmd_serve}[a.command]
     try:
         return handler(a)
     except GanforgeError as e:

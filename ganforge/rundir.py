@@ -10,6 +10,7 @@
     losses.png             every logged ``*_loss`` against step, and the evaluations
     best/                  a model folder (model.json + nets) with the best --eval-every score
     snapshots/step_SSSSSS/ --snapshot-every: model folders of the run as it was at those steps
+    eval*.json             `ganforge eval RUN --json RUN/eval.json`: scores beside their floors
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from .serialization import (
 )
 
 CONFIG, STATE, METRICS = "config.json", "state.safetensors", "metrics.jsonl"
+EVALS = "eval*.json"  # evaluation results kept in the run folder (what the runs page shows)
+_NOT_RUNS = {"samples", "best", "snapshots"}  # folders inside a run that are not runs of their own
 
 
 def _short(text: str, keep: int = 80) -> str:
@@ -105,6 +108,52 @@ class RunDir:
 
     def sample_files(self) -> list[Path]:
         return sorted(self.samples.glob("epoch_*.png"))
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / MODEL_FILE
+
+    def latest_sample(self) -> Path | None:
+        """The newest preview grid (the last epoch's), or None before the first epoch ends."""
+        files = self.sample_files()
+        return files[-1] if files else None
+
+    def model_files(self) -> list[Path]:
+        """model.json and the published networks: what ``ganforge.load`` reads (their times tell
+        a server that a training run has published newer weights)."""
+        return [p for p in [self.model_file, *sorted(self.path.glob("*.safetensors"))]
+                if p.name != STATE and p.is_file()]
+
+    def eval_results(self) -> list[tuple[str, dict[str, Any]]]:
+        """(file name, result) of every ``eval*.json`` in the run folder that holds an evaluation
+        (``{"metrics": ..., "protocol": ...}``, as ``ganforge eval --json`` writes); other or
+        unreadable files are left out."""
+        out = []
+        for p in sorted(self.path.glob(EVALS)):
+            try:
+                d = json.loads(p.read_text())
+            except (OSError, ValueError, UnicodeDecodeError):
+                continue
+            if isinstance(d, dict) and isinstance(d.get("metrics"), dict):
+                out.append((p.name, d))
+        return out
+
+    @staticmethod
+    def find(root: str | Path, depth: int = 3) -> list[RunDir]:
+        """Every run at or under ``root`` (down ``depth`` folder levels), sorted by path: a
+        folder holding a config.json, a state or a model.json. A run's own ``samples/``,
+        ``best/`` and ``snapshots/`` are not listed as runs, nor hidden folders."""
+        root = Path(root)
+        rd = RunDir(root)
+        if rd.is_run() or rd.model_file.is_file():
+            return [rd]
+        if depth <= 0 or not root.is_dir():
+            return []
+        try:
+            subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            return []
+        return [r for p in subs if p.name not in _NOT_RUNS for r in RunDir.find(p, depth - 1)]
 
     # ---- lifecycle ------------------------------------------------------------------------
     def has_state(self) -> bool:

@@ -20,7 +20,7 @@ LAYER = {
     "metrics": 6,
     "training": 7,
     "api": 8,
-    "cli": 9, "__main__": 10, "__init__": 10,
+    "cli": 9, "serve": 9, "__main__": 10, "__init__": 10,
 }
 NEVER = {("families", "infer"), ("infer", "families"), ("models", "data"), ("data", "models")}
 
