@@ -192,7 +192,8 @@ def onnx_vs_torch(path, model, direction="a2b"):
     diffs = []
     for n in (1, 3):
         if isinstance(model, ganforge.Translator):
-            x = torch.rand(n, model.channels, model.size, model.size, generator=torch.Generator().manual_seed(n))
+            g = torch.Generator().manual_seed(n)
+            x = torch.rand(n, model.channels, model.size, model.size, generator=g)
             feed, want = {"image": x.numpy()}, model.translate(x, direction)
         else:
             z = torch.randn(n, model.z_dim, generator=torch.Generator().manual_seed(n))
