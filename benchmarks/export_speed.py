@@ -9,8 +9,9 @@ thread count. Each figure is the median of ``--repeats`` timed calls after one w
 
     python benchmarks/export_speed.py [--repeats 5] [--threads N]
 
-Output: JSON on stdout and in benchmarks/results/export_speed.json, with the CPU and the
-machine's load (``/proc/loadavg``) before and after.
+Output: JSON on stdout and in benchmarks/results/export_speed_threadsN.json, with the CPU and
+the machine's load (``/proc/loadavg``) before and after. On a loaded machine PyTorch's OpenMP
+threads spin-wait for each other (README "Threads"): compare at --threads 1 there.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             out["results"].append(row)
     out["load_after"] = load_average()
-    dest = Path(__file__).parent / "results" / "export_speed.json"
+    dest = Path(__file__).parent / "results" / f"export_speed_threads{threads}.json"
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
