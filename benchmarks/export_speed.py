@@ -99,13 +99,13 @@ def main() -> None:
                     feed = {"z": x.numpy()}
                     if model.truncatable:
                         feed["psi"] = np.ones(1, np.float32)
-                    torch_fn = lambda x=x: model.from_latents(x)  # noqa: E731
+                    torch_fn = lambda x=x, m=model: m.from_latents(x)  # noqa: E731
                 else:
                     x = torch.rand(batch, 3, model.size, model.size, generator=g)
                     feed = {"image": x.numpy()}
-                    torch_fn = lambda x=x: model.run(x).clamp(0, 1)  # noqa: E731
+                    torch_fn = lambda x=x, m=model: m.run(x).clamp(0, 1)  # noqa: E731
                 t_torch = median_time(torch_fn, a.repeats)
-                t_ort = median_time(lambda feed=feed: sess.run(None, feed), a.repeats)
+                t_ort = median_time(lambda feed=feed, s=sess: s.run(None, feed), a.repeats)
                 row[f"batch{batch}"] = {"torch_img_s": round(batch / t_torch, 2),
                                         "onnxruntime_img_s": round(batch / t_ort, 2),
                                         "speedup": round(t_torch / t_ort, 2)}

@@ -176,11 +176,10 @@ def export(run_dir: str | Path, out: str | Path | None = None, direction: str | 
     if out is not None and len(directions) > 1:
         raise GanforgeError(f"--out {out}: this run translates {' and '.join(directions)}; give "
                             "--direction to export one of them to --out")
-    rd = RunDir.of(path)
+    folder = path if path.is_dir() else path.parent  # a bare generator.safetensors: its folder
     family = "gan" if path.is_file() else str(read_model(path).get("family", "gan"))
-    meta = {"family": family, "run": rd.path.resolve().name}
-    return [export_onnx(model, Path(out) if out is not None else RunDir(path if path.is_dir() else
-                                                                        path.parent).onnx_file(d),
+    meta = {"family": family, "run": RunDir.of(folder).path.resolve().name}
+    return [export_onnx(model, Path(out) if out is not None else RunDir(folder).onnx_file(d),
                         d or "a2b", meta, check=check)
             for d in directions]
 

@@ -119,10 +119,14 @@ def test_card_for_an_older_run_with_a_full_evaluation(cli, gan_run, tmp_path):
 
 
 def test_cli_export_and_its_refusals(cli, gan_run, tmp_path, monkeypatch):
+    p = cli("export", "--help")
+    assert p.returncode == 0 and "examples:" in p.stdout and "psi (1,)" in p.stdout
     p = cli("export", gan_run, "--out", tmp_path / "g.onnx")
     assert p.stdout.startswith(f"wrote {tmp_path / 'g.onnx'}: z ('batch', 8) -> image ('batch', 3, 16, 16)")
     assert "max |diff| batch 1:" in p.stdout and (tmp_path / "g.onnx").is_file()
     assert not list(tmp_path.glob(".g.onnx*"))  # no temporary file left behind
+    (bare,) = ganforge.export(gan_run / "best" / "generator.safetensors", check=False)
+    assert bare.path == gan_run / "best" / "model.onnx" and bare.metadata["run"] == "run"
     for args, why in [(["--direction", "b2a"], "directions are for translation runs"),
                       (["--format", "card", "--out", "x.onnx"], "--out is for --format onnx"),
                       (["--eval", "e.json"], "--eval is for --format card")]:
