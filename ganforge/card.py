@@ -115,7 +115,8 @@ def model_card(rd: RunDir, evaluation: dict[str, Any] | None = None, eval_source
         lines.append(f"- Settings: {keys}")
     lines.append(f"- Run: batch size {batch or '?'}, seed {run.get('seed', '?')}, precision "
                  f"{run.get('precision', 'fp32')}, {cfg.get('world_size', 1)} process(es)")
-    lines.append(f"- Trained: {steps} steps" + (f", {steps * batch:,} images seen" if batch else ""))
+    lines.append(f"- Trained: {steps} step{'s' * (steps != 1)}"
+                 + (f", {steps * batch:,} images seen" if batch else ""))
     lines += ["", "## Measured", ""] + _eval_rows(records, rd.best_record())
     if evaluation is not None:
         lines += [""] + _full_eval(evaluation, eval_source)

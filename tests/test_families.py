@@ -213,10 +213,13 @@ def onnx_vs_torch(path, model, direction="a2b"):
 @pytest.mark.parametrize("family", sorted(TINY))
 def test_onnx_export_matches_torch(family, image_folder, tmp_path):
     """`ganforge.export(run)`: each file (CycleGAN: one per direction) gives, at batch 1 and 3,
-    what the loaded model gives, within 1e-4, and says what it is in its metadata."""
+    what the loaded model gives, within 1e-4, and says what it is in its metadata; the finished
+    run has its model card."""
     import onnx
 
     run = train_run(tiny(family, image_folder, max_steps=1), tmp_path / "r", quiet=True)
+    card = (run / "MODEL_CARD.md").read_text()  # every finished run says what it is
+    assert f"Family: `{family}`" in card and "Trained: 1 step, 8 images seen" in card
     done = ganforge.export(run)
     model = ganforge.load(run, device="cpu")
     want = {"cyclegan": ["model-a2b.onnx", "model-b2a.onnx"], "pix2pix": ["model-a2b.onnx"]}

@@ -91,8 +91,17 @@ class Exported:
     def summary(self) -> str:
         sig = lambda d: ", ".join(f"{k} {tuple(v)}" for k, v in d.items())  # noqa: E731
         diffs = ", ".join(f"batch {b}: {d:.2g}" for b, d in self.max_abs_diff.items())
-        return (f"wrote {self.path}: {sig(self.inputs)} -> {sig(self.outputs)}; onnxruntime vs "
-                f"PyTorch max |diff| {diffs}")
+        checked = f"onnxruntime vs PyTorch max |diff| {diffs}" if diffs else "not checked (--no-check)"
+        return f"wrote {self.path}: {sig(self.inputs)} -> {sig(self.outputs)}; {checked}"
+
+
+def _cpu_copy(model: Sampler | Translator) -> Sampler | Translator:
+    """The model as float32 on the CPU, for the graph and for the reference it is checked
+    against (a GPU's TF32 convolutions would differ from any CPU runtime by more than 1e-4)."""
+    if isinstance(model, Sampler):
+        return Sampler(copy.deepcopy(model.net).float(), model.z_dim, "cpu", model.classes)
+    return Translator({d: copy.deepcopy(n).float() for d, n in model.nets.items()}, model.size,
+                      model.channels, "cpu", model.domains)
 
 
 def _graph(model: Sampler | Translator, direction: str) -> tuple[nn.Module, dict[str, Any]]:
@@ -182,6 +191,9 @@ def export_onnx(model: Sampler | Translator, out: str | Path, direction: str = "
     if not isinstance(model, (Sampler, Translator)):
         raise GanforgeError(f"cannot export a {type(model).__name__}: a Sampler or a Translator only")
     out = Path(out)
+    if isinstance(model, Translator):
+        model._net(direction)  # a bad or missing direction: one line, before any copy
+    model = _cpu_copy(model)
     graph, d = _graph(model, direction)
     names, example, output = d["names"], tuple(d["example"]), d["out"]
     dynamic = [n for n in names if n != "psi"]
