@@ -102,6 +102,7 @@ examples:
   ganforge generate runs/mnist-dcgan-... --n 64 --seed 0 --out grid.png
   ganforge eval runs/demo                         # digits-FID/KID/IS/precision-recall + floor
   ganforge train horse2zebra                      # CycleGAN, then: ganforge translate RUN IN --out OUT
+  ganforge export runs/demo                       # runs/demo/model.onnx, for onnxruntime & co.
   torchrun --nproc_per_node=4 -m ganforge train celeba64-dcgan   # many GPUs (DDP)
 """
 
