@@ -20,7 +20,7 @@ from .errors import GanforgeError
 
 # name -> the module that defines it
 _WHERE = {
-    "Run": "api", "load": "api", "train": "api",
+    "Run": "api", "load": "api", "train": "api", "export": "api", "write_model_card": "api",
     "PRESETS": "config", "Config": "config", "RunConfig": "config",
     "FAMILIES": "families", "CycleGANConfig": "families", "GANConfig": "families",
     "Pix2PixConfig": "families", "StyleGAN2Config": "families", "VAEConfig": "families",
@@ -29,7 +29,7 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
-    from .api import Run, load, train
+    from .api import Run, export, load, train, write_model_card
     from .config import PRESETS, Config, RunConfig
     from .families import FAMILIES, CycleGANConfig, GANConfig, Pix2PixConfig, StyleGAN2Config, VAEConfig
     from .infer import Sampler, Translator
@@ -52,4 +52,4 @@ def __dir__() -> list[str]:
 __all__ = ["FAMILIES", "PRESETS", "Config", "CycleGANConfig", "GANConfig", "GanforgeError",
            "Pix2PixConfig", "Run", "RunConfig", "Sampler", "StyleGAN2Config", "Translator", "VAEConfig",
            "__version__",
-           "evaluate", "load", "train"]
+           "evaluate", "export", "load", "train", "write_model_card"]

@@ -133,3 +133,61 @@ def load(run_dir: str | Path, device: str = "auto") -> Inference:
     model files with no flags: a :class:`Sampler` (``.generate(n, seed=...)``) or, for a
     cyclegan/pix2pix run, a :class:`Translator` (``.translate(images, direction="a2b")``)."""
     return _load(run_dir, device)
+
+
+# ---- export: ONNX files and the model card --------------------------------------------------
+def export(run_dir: str | Path, out: str | Path | None = None, direction: str | None = None,
+           check: bool = True) -> list[Any]:
+    """Export a run (or its ``best/``, or a model folder) as ONNX: one file that makes what
+    ``generate`` makes (``z`` [, ``label``] [, ``psi``] -> ``image`` in [0, 1]), or per
+    translation direction one that makes what ``translate`` makes (``image`` -> ``translated``),
+    with a dynamic batch axis and the post-processing inside the graph.
+
+    Args:
+        out: the .onnx file (default ``RUN/model.onnx``; a translation run: ``RUN/model-a2b.onnx``
+            and, for CycleGAN, ``RUN/model-b2a.onnx``). Only with a single file.
+        direction: ``a2b`` or ``b2a`` (translation runs; default: every direction the run has).
+        check: run each file with onnxruntime at batch 1 and 3; refuse it if it differs from
+            PyTorch by more than 1e-4.
+
+    Returns:
+        One :class:`ganforge.infer.export.Exported` per file (path, inputs, outputs, the
+        measured max |onnxruntime - PyTorch|).
+
+    Raises:
+        GanforgeError: ``pip install 'ganforge[export]'`` missing, a bad direction, or a
+            file that does not match, in one line.
+    """
+    from .infer.export import export_onnx, need_onnx
+    from .serialization import read_model
+
+    need_onnx()  # before the model is loaded
+    path = Path(run_dir)
+    model = _load(path, "cpu")
+    if isinstance(model, Translator):
+        directions = [direction] if direction else model.directions
+        for d in directions:
+            model._net(d)  # a bad or missing direction: one line
+    elif direction is not None:
+        raise GanforgeError(f"--direction {direction}: {path} generates images; directions are for "
+                            "translation runs")
+    else:
+        directions = [None]
+    if out is not None and len(directions) > 1:
+        raise GanforgeError(f"--out {out}: this run translates {' and '.join(directions)}; give "
+                            "--direction to export one of them to --out")
+    folder = path if path.is_dir() else path.parent  # a bare generator.safetensors: its folder
+    family = "gan" if path.is_file() else str(read_model(path).get("family", "gan"))
+    meta = {"family": family, "run": RunDir.of(folder).path.resolve().name}
+    return [export_onnx(model, Path(out) if out is not None else RunDir(folder).onnx_file(d),
+                        d or "a2b", meta, check=check)
+            for d in directions]
+
+
+def write_model_card(run_dir: str | Path, eval_json: str | Path | None = None) -> Path:
+    """(Re)write ``RUN/MODEL_CARD.md`` from the run's files, as training does when it finishes;
+    ``eval_json``: a ``ganforge eval RUN --json FILE`` result, whose scores and real-vs-real
+    floors the card then lists. Returns the card's path."""
+    from .card import write_model_card as write
+
+    return write(run_dir, eval_json)

@@ -103,6 +103,7 @@ examples:
   ganforge eval runs/demo                         # digits-FID/KID/IS/precision-recall + floor
   ganforge train horse2zebra                      # CycleGAN, then: ganforge translate RUN IN --out OUT
   ganforge serve runs/                            # a web page: sample, translate, watch training
+  ganforge export runs/demo                       # runs/demo/model.onnx, for onnxruntime & co.
   torchrun --nproc_per_node=4 -m ganforge train celeba64-dcgan   # many GPUs (DDP)
 """
 
@@ -535,6 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
     _threads_flag(ev)
 
+    _export_parser(sub)
+
     dt = sub.add_parser("data", help="list data sets and prepared sets; download or prepare ahead",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="examples:\n  ganforge data\n  ganforge data --fetch mnist\n"
@@ -927,6 +930,53 @@ def _cmd_data(a: argparse.Namespace) -> int:
     return 0
 
 
+# ---- export: ONNX and the model card ----------------------------------------------------------
+EXPORT_HELP = """\
+examples:
+  ganforge export runs/demo                       # runs/demo/model.onnx: z -> image in [0, 1]
+  ganforge export runs/h2z --direction b2a --out b2a.onnx
+  ganforge export runs/demo --format card         # (re)write runs/demo/MODEL_CARD.md
+  ganforge eval runs/demo --json e.json && ganforge export runs/demo --format card --eval e.json
+
+An ONNX file's inputs: z (N, z_dim) float32 N(0, 1) latents; label (N,) int64 for a
+class-conditional run; psi (1,) float32 for StyleGAN2 (truncation; 1 = none). A translation
+run's: image (N, C, S, S) in [0, 1] at the run's size. Output: image / translated (N, C, H, W)
+in [0, 1]. Each file is run with onnxruntime at batch 1 and 3 and compared with PyTorch before
+it is kept. Needs: pip install 'ganforge[export]'."""
+
+
+def _export_parser(sub: Any) -> None:
+    ex = sub.add_parser("export", help="export a run as ONNX, or (re)write its MODEL_CARD.md",
+                        epilog=EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ex.add_argument("run", type=Path, metavar="RUN", help="run folder (or its best/, or a model folder)")
+    ex.add_argument("--format", default="onnx", choices=("onnx", "card"), help="onnx (default) or "
+                    "card (MODEL_CARD.md, as training writes it when it finishes)")
+    ex.add_argument("--out", type=Path, metavar="FILE", help="the .onnx file (default RUN/model.onnx; "
+                    "translation: RUN/model-a2b.onnx and, for cyclegan, RUN/model-b2a.onnx)")
+    ex.add_argument("--direction", choices=("a2b", "b2a"), help="translation runs: export this "
+                    "direction only (default: every direction the run has, a file each)")
+    ex.add_argument("--eval", type=Path, metavar="FILE", help="--format card: a `ganforge eval "
+                    "--json` result to list with its real-vs-real floors")
+    ex.add_argument("--no-check", action="store_true", help="skip running the file with "
+                    "onnxruntime against PyTorch")
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from .api import export, write_model_card
+
+    if a.format == "card":
+        for flag, given in (("--out", a.out), ("--direction", a.direction), ("--no-check", a.no_check)):
+            if given:
+                raise GanforgeError(f"{flag} is for --format onnx; a card is always RUN/MODEL_CARD.md")
+        print(f"wrote {write_model_card(a.run, a.eval)}")
+        return 0
+    if a.eval is not None:
+        raise GanforgeError("--eval is for --format card")
+    for done in export(a.run, a.out, a.direction, check=not a.no_check):
+        print(done.summary())
+    return 0
+
+
 def _mb(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
@@ -951,7 +1001,8 @@ def _main(argv: list[str] | None) -> int:
         return 2
     handler = {"train": _cmd_train, "generate": _cmd_generate, "translate": _cmd_translate,
                "demo": _cmd_demo, "mix": _cmd_mix, "project": _cmd_project,
-               "eval": _cmd_eval, "data": _cmd_data, "serve": _cmd_serve}[a.command]
+               "eval": _cmd_eval, "data": _cmd_data, "serve": _cmd_serve,
+               "export": _cmd_export}[a.command]
     try:
         return handler(a)
     except GanforgeError as e:

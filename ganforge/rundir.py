@@ -11,6 +11,8 @@
     best/                  a model folder (model.json + nets) with the best --eval-every score
     snapshots/step_SSSSSS/ --snapshot-every: model folders of the run as it was at those steps
     eval*.json             `ganforge eval RUN --json RUN/eval.json`: scores beside their floors
+    MODEL_CARD.md          what the model is, what it was trained on, how well, and its limits
+    model.onnx             ``ganforge export`` (a translation run: model-a2b.onnx, model-b2a.onnx)
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .serialization import (
 CONFIG, STATE, METRICS = "config.json", "state.safetensors", "metrics.jsonl"
 EVALS = "eval*.json"  # evaluation results kept in the run folder (what the runs page shows)
 _NOT_RUNS = {"samples", "best", "snapshots"}  # folders inside a run that are not runs of their own
+CARD = "MODEL_CARD.md"
 
 
 def _short(text: str, keep: int = 80) -> str:
@@ -99,6 +102,14 @@ class RunDir:
     @property
     def snapshots(self) -> Path:
         return self.path / "snapshots"
+
+    @property
+    def card(self) -> Path:
+        return self.path / CARD
+
+    def onnx_file(self, direction: str | None = None) -> Path:
+        """Where ``ganforge export`` writes by default (one file per translation direction)."""
+        return self.path / (f"model-{direction}.onnx" if direction else "model.onnx")
 
     def snapshot(self, step: int) -> Path:
         return self.snapshots / f"step_{step:06d}"
@@ -303,6 +314,19 @@ class RunDir:
         """Keep the model as it is at ``step`` beside the latest: a loadable model folder."""
         self.save_model(export, family, self.snapshot(step))
         return self.snapshot(step)
+
+    def best_record(self) -> dict[str, Any] | None:
+        """best/score.json: the --eval-every record of the best model, or None."""
+        p = self.best / "score.json"
+        try:
+            rec = json.loads(p.read_text()) if p.is_file() else None
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return rec if isinstance(rec, dict) else None
+
+    def write_card(self, text: str) -> Path:
+        atomic_write(self.card, lambda p: Path(p).write_text(text))
+        return self.card
 
     def save_best(self, export: Any, family: str, record: dict[str, Any]) -> None:
         self.save_model(export, family, self.best)

@@ -180,3 +180,59 @@ def test_vae_presets_end_to_end_from_the_cli(cli, preset, image_folder, tmp_path
     metrics = "fid,kid" if preset == "mnist-vae" else "kid,c2st"
     p = cli("eval", run, "--n", "10", "--metrics", metrics)
     assert "real vs real" in p.stdout
+
+
+def onnx_vs_torch(path, model, direction="a2b"):
+    """max |onnxruntime - PyTorch| of an exported file at batch 1 and 3, computed here from the
+    inference object itself (not from the export's own check), and the file's inputs."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    diffs = []
+    for n in (1, 3):
+        if isinstance(model, ganforge.Translator):
+            g = torch.Generator().manual_seed(n)
+            x = torch.rand(n, model.channels, model.size, model.size, generator=g)
+            feed, want = {"image": x.numpy()}, model.translate(x, direction)
+        else:
+            z = torch.randn(n, model.z_dim, generator=torch.Generator().manual_seed(n))
+            feed, kw = {"z": z.numpy()}, {}
+            if "psi" in names:
+                feed["psi"], kw["psi"] = np.array([0.5], np.float32), 0.5
+            if "label" in names:
+                y = torch.arange(n) % len(model.classes)
+                feed["label"], kw["labels"] = y.numpy(), y
+            want = model.from_latents(z, **kw)
+        got = sess.run(None, feed)[0]
+        assert got.shape == tuple(want.shape)
+        diffs.append(float(np.abs(got - want.numpy()).max()))
+    return max(diffs), names
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+def test_onnx_export_matches_torch(family, image_folder, tmp_path):
+    """`ganforge.export(run)`: each file (CycleGAN: one per direction) gives, at batch 1 and 3,
+    what the loaded model gives, within 1e-4, and says what it is in its metadata; the finished
+    run has its model card."""
+    import onnx
+
+    run = train_run(tiny(family, image_folder, max_steps=1), tmp_path / "r", quiet=True)
+    card = (run / "MODEL_CARD.md").read_text()  # every finished run says what it is
+    assert f"Family: `{family}`" in card and "Trained: 1 step, 8 images seen" in card
+    done = ganforge.export(run)
+    model = ganforge.load(run, device="cpu")
+    want = {"cyclegan": ["model-a2b.onnx", "model-b2a.onnx"], "pix2pix": ["model-a2b.onnx"]}
+    assert [e.path.name for e in done] == want.get(family, ["model.onnx"])
+    for e in done:
+        direction = e.path.stem.split("-")[-1]
+        diff, names = onnx_vs_torch(e.path, model, direction)
+        assert diff < 1e-4 and max(e.max_abs_diff.values()) < 1e-4
+        assert names == {"stylegan2": ["z", "psi"], "cyclegan": ["image"],
+                         "pix2pix": ["image"]}.get(family, ["z"])
+        m = onnx.load(str(e.path))
+        meta = {p.key: p.value for p in m.metadata_props}
+        assert meta["family"] == family and meta["synthetic"] == "true" and meta["run"] == "r"
+        assert meta["value_range"] == "[0, 1]" and meta["image_size"] == "16x16"
+        # StyleGAN2's per-layer noise is a fixed buffer in eval mode: constants, never drawn
+        assert not [n.op_type for n in m.graph.node if n.op_type.startswith("Random")]

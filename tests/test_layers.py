@@ -17,7 +17,7 @@ LAYER = {
     "families": 3, "infer": 3,
     "config": 4,
     "rundir": 5,
-    "metrics": 6,
+    "metrics": 6, "card": 6,
     "training": 7,
     "api": 8,
     "cli": 9, "serve": 9, "__main__": 10, "__init__": 10,

@@ -45,6 +45,25 @@ def test_modulated_conv_equals_an_explicit_per_sample_convolution():
     torch.testing.assert_close(plain[1:2], F.conv2d(x[1:2], w * s[1][None, :, None, None], padding=1))
 
 
+def test_unfused_modulated_conv_gives_the_fused_numbers():
+    """The export path (scale inputs, shared conv, scale outputs) against the grouped conv: a
+    layer, then a whole generator's images, within 1e-5; and the switch really changes the path."""
+    g = torch.Generator().manual_seed(4)
+    x, w, s = torch.randn(3, 5, 8, 8, generator=g), torch.randn(4, 5, 3, 3, generator=g), \
+        torch.rand(3, 5, generator=g) + 0.5
+    for demod in (True, False):
+        torch.testing.assert_close(modulated_conv2d(x, w, s, demod, fused=False),
+                                   modulated_conv2d(x, w, s, demod), atol=1e-5, rtol=0)
+    torch.manual_seed(0)
+    net = StyleGAN2Generator(8, 16, 3, width=16, map_layers=2).eval()
+    z = torch.randn(3, 8)
+    with torch.no_grad():
+        fused = net(z)
+        unfused = net.use_fused_modconv(False)(z)
+    assert all(not m.fused for m in net.modules() if hasattr(m, "fused"))
+    assert (unfused - fused).abs().max().item() < 1e-5 and not torch.equal(unfused, fused)
+
+
 def test_demodulation_gives_unit_output_variance():
     g = torch.Generator().manual_seed(1)
     x = torch.randn(4, 64, 32, 32, generator=g)

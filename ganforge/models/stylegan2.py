@@ -7,7 +7,9 @@ CUDA and MPS.
 - The mapping network turns z into w; the synthesis network starts from a learned 4x4 constant
   and at each layer *modulates* its 3x3 convolution weights by a per-sample style (an affine
   map of w), then *demodulates* them (each output channel back to unit expected variance). Per
-  sample weights run as one grouped convolution.
+  sample weights run as one grouped convolution (``fused``); ``use_fused_modconv(False)`` switches
+  to the paper's equivalent unfused form (scale the inputs, convolve with the shared weight,
+  scale the outputs), whose graph does not fix the batch size: what ONNX export uses.
 - Per-pixel noise inputs, each with a learned strength; in eval mode a fixed noise image per
   layer (a buffer), so a seed always gives the same image.
 - Skip generator: each resolution adds its RGB image to the upsampled sum of the lower ones.
@@ -95,12 +97,22 @@ class EqualConv2d(nn.Module):
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor,
-                     demodulate: bool = True, eps: float = 1e-8) -> torch.Tensor:
+                     demodulate: bool = True, eps: float = 1e-8, fused: bool = True) -> torch.Tensor:
     """Convolve each sample of ``x`` (N, I, H, W) with ``weight`` (O, I, k, k) scaled per input
     channel by its ``styles`` (N, I), each output channel then divided by its weights' norm
-    (demodulation): one grouped convolution over the batch."""
+    (demodulation): one grouped convolution over the batch.
+
+    ``fused=False``: the same numbers as x * style -> conv with the shared weight -> * the
+    demodulation coefficients (Karras et al. 2020, sec. 2.2). Its group count is not the batch
+    size, so an exported graph keeps a dynamic batch axis."""
     n, i, h, w = x.shape
     o, _, k, _ = weight.shape
+    if not fused:
+        out = F.conv2d(x * styles[:, :, None, None], weight, padding=k // 2)
+        if demodulate:  # sum over (I, k, k) of (w * s)^2 = (w^2 summed over k, k) @ s^2
+            d = torch.rsqrt(styles.square() @ weight.square().sum(dim=(2, 3)).t() + eps)  # (N, O)
+            out = out * d[:, :, None, None]
+        return out
     wts = weight[None] * styles[:, None, :, None, None]  # (N, O, I, k, k)
     if demodulate:
         wts = wts * torch.rsqrt(wts.square().sum(dim=(2, 3, 4), keepdim=True) + eps)
@@ -120,11 +132,12 @@ class StyledConv(nn.Module):
         self.register_buffer("noise_const", torch.randn(1, 1, res, res))
         self.register_buffer("kernel", _lowpass(), persistent=False)
         self.scale, self.up = 1 / math.sqrt(in_ch * 9), up
+        self.fused = True  # one grouped conv per batch; False: the unfused form (see modulated_conv2d)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if self.up:
             x = upsample2d(x, self.kernel)
-        x = modulated_conv2d(x, self.weight * self.scale, self.affine(w))
+        x = modulated_conv2d(x, self.weight * self.scale, self.affine(w), fused=self.fused)
         noise = (torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
                  if self.training else self.noise_const.to(x.dtype))
         x = x + noise * self.noise_strength + self.bias[None, :, None, None]
@@ -140,9 +153,11 @@ class ToRGB(nn.Module):
         self.weight = nn.Parameter(torch.randn(channels, in_ch, 1, 1))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.scale = 1 / math.sqrt(in_ch)
+        self.fused = True
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        out = modulated_conv2d(x, self.weight * self.scale, self.affine(w), demodulate=False)
+        out = modulated_conv2d(x, self.weight * self.scale, self.affine(w), demodulate=False,
+                               fused=self.fused)
         return out + self.bias[None, :, None, None]
 
 
@@ -194,6 +209,15 @@ class StyleGAN2Generator(nn.Module):
             self.to_rgbs.append(ToRGB(c_out, channels, z_dim))
         self.num_ws = len(self.convs) + 1
         self.register_buffer("kernel", _lowpass(), persistent=False)
+
+    def use_fused_modconv(self, fused: bool) -> StyleGAN2Generator:
+        """Run every modulated conv as one grouped conv (True, the default: fastest in PyTorch)
+        or in the unfused form (False: the same images within float rounding, and a graph whose
+        batch size is free, for ONNX export). Not saved: a loaded generator is fused."""
+        for m in self.modules():
+            if isinstance(m, (StyledConv, ToRGB)):
+                m.fused = fused
+        return self
 
     def ws(self, z: torch.Tensor, psi: float = 1.0, track: bool = False) -> torch.Tensor:
         """One w per layer (N, num_ws, w_dim), truncated towards the average w by ``psi``."""

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from .. import infer
+from ..card import write_model_card
 from ..config import Config, changed_settings
 from ..data.kinds import DataSpec, open_data
 from ..env import Env, any_flag, setup, teardown, wait_all
@@ -198,6 +199,8 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env, allow_n
                 say(f"stopped at step {step}; continue with: ganforge train --resume {rd.path}")
                 raise KeyboardInterrupt
     console.close()
+    if env.main:
+        write_model_card(rd.path)  # a finished run (or a resumed one, finished) says what it is
     say(f"done: {step} steps in {fmt_time(time.time() - history.t_start)}; run folder {rd.path}")
     return rd.path
 
