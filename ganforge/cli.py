@@ -550,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "non-square images: crop (default) or pad")
     dt.add_argument("--delete", metavar="KEY|SRC|all", help="delete prepared sets by key, by source "
                     "path, or all of them")
+    _inspect_parser(sub)
     return p
 
 
@@ -690,6 +691,7 @@ def _style_sampler(a: argparse.Namespace) -> object:
 
 def _cmd_mix(a: argparse.Namespace) -> int:
     from .infer.style import mix_grid
+    from .provenance import record
     from .serialization import check_writable
     from .visual import image_format, save_image
 
@@ -698,7 +700,8 @@ def _cmd_mix(a: argparse.Namespace) -> int:
     image_format(a.out)
     check_writable(a.out, "--out")
     s = _style_sampler(a)
-    save_image(mix_grid(s.net, rows, cols, styles, a.psi), a.out)
+    save_image(mix_grid(s.net, rows, cols, styles, a.psi), a.out,
+               record(**s.provenance, kind="style mix", rows=a.rows, cols=a.cols, styles=a.styles, psi=a.psi))
     print(a.out)
     return 0
 
@@ -711,6 +714,7 @@ def _cmd_project(a: argparse.Namespace) -> int:
 
     from .data.images import to_array
     from .infer.style import project, style_net
+    from .provenance import record
     from .serialization import check_writable
     from .visual import save_image, to_pil
 
@@ -743,8 +747,10 @@ def _cmd_project(a: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     a.out.mkdir(parents=True, exist_ok=True)
-    save_image(to_pil(target)[0], a.out / "target.png")
-    save_image(to_pil(image)[0], a.out / "projected.png")
+    save_image(to_pil(target)[0], a.out / "target.png", None)  # the user's own image: not synthetic
+    save_image(to_pil(image)[0], a.out / "projected.png",
+               record(**s.provenance, kind="projection", source=Path(a.image).name, steps=a.steps,
+                      seed=a.seed))
     save_file({"w": w.contiguous()}, str(a.out / "w.safetensors"))
     (a.out / "loss.json").write_text(json.dumps({"first": losses[0], "last": losses[-1],
                                                  "steps": len(losses)}) + "\n")
@@ -869,6 +875,65 @@ def _cmd_data(a: argparse.Namespace) -> int:
     return 0
 
 
+# ---- ganforge inspect: the provenance written into images ------------------------------------
+INSPECT_HELP = """\
+exit status: 0 every image carries ganforge provenance, 1 one or more does not, 2 bad input.
+
+examples:
+  ganforge inspect generated_seed0.png
+  ganforge inspect out/ --json
+"""
+
+
+def _inspect_parser(sub: Any) -> None:
+    ins = sub.add_parser("inspect", help="show the provenance ganforge wrote into images",
+                         epilog=INSPECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ins.add_argument("path", type=Path, metavar="IMAGE|DIR", help="an image, or a folder of them "
+                     "(searched recursively)")
+    ins.add_argument("--json", action="store_true", help="print one JSON list instead of tables")
+
+
+def _cmd_inspect(a: argparse.Namespace) -> int:
+    import json
+
+    from .provenance import DIGITAL_SOURCE_TYPE, image_files, read_provenance
+
+    files = image_files(a.path)
+    found = []
+    for f in files:
+        try:
+            found.append(read_provenance(f))
+        except GanforgeError as e:
+            if len(files) == 1:
+                raise
+            found.append({"file": str(f), "format": None, "record": None, "error": str(e)})
+    if a.json:
+        print(json.dumps(found, indent=1))
+    for i, r in enumerate([] if a.json else found):
+        rec = r["record"]
+        if i:
+            print()
+        if rec is None:
+            why = r.get("error") or "no ganforge provenance"
+            other = r.get("digital_source_type")
+            print(f"{r['file']}: {why}"
+                  + (f" (its XMP gives the digital source type {other})" if other else ""))
+            continue
+        where = {"png-text": "PNG text chunk + XMP", "xmp": "XMP", "gif-comment": "GIF comment"}
+        print(f"{r['file']}: ganforge provenance ({where.get(r['found_in'], r['found_in'])})")
+        source = r.get("digital_source_type")
+        rows = [("synthetic", "yes" if rec.get("synthetic") else "no"),
+                ("source type", "trainedAlgorithmicMedia (IPTC)" if source == DIGITAL_SOURCE_TYPE
+                 else str(source))]
+        first = ("kind", "run", "model_sha256", "seed", "index", "class", "psi", "direction", "source")
+        keys = [k for k in first if k in rec] + sorted(k for k in rec if k not in first)
+        rows += [(k.replace("_", " "), rec[k] if isinstance(rec[k], str) else json.dumps(rec[k]))
+                 for k in keys if k not in ("synthetic", "digital_source_type")]
+        for k, v in rows:
+            print(f"  {k:<14} {v}")
+    return 0 if all(r["record"] is not None for r in found) else 1
+
+
 def _mb(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
@@ -893,7 +958,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     handler = {"train": _cmd_train, "generate": _cmd_generate, "translate": _cmd_translate,
                "demo": _cmd_demo, "mix": _cmd_mix, "project": _cmd_project,
-               "eval": _cmd_eval, "data": _cmd_data}[a.command]
+               "eval": _cmd_eval, "data": _cmd_data, "inspect": _cmd_inspect}[a.command]
     try:
         return handler(a)
     except GanforgeError as e:

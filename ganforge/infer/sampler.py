@@ -13,6 +13,7 @@ from PIL import Image
 from torch import nn
 
 from ..errors import GanforgeError
+from ..provenance import record
 from ..visual import make_grid, save_animation, save_image, to_pil
 
 
@@ -59,6 +60,16 @@ class Sampler:
         self.classes = list(classes) if classes else None  # a class-conditional generator's classes
         self.batch_size = 256  # images rendered at once (``generate --batch-size``): memory vs speed
         self.psi: float | None = None  # truncation applied to every image (``truncate``)
+        # What every image this sampler writes says about its model (``infer.load`` fills it:
+        # run name and weights hash); a sampler over live training networks has none.
+        self.provenance: dict = {}
+
+    def record(self, **fields: object) -> dict:
+        """The provenance record of an image this sampler made (``provenance.record``)."""
+        return record(**self.provenance, psi=self.psi, **fields)
+
+    def _class_name(self, label: int | str | None) -> str | None:
+        return None if label is None or self.classes is None else self.classes[self.label(label)]
 
     @property
     def conditional(self) -> bool:
@@ -184,7 +195,8 @@ class Sampler:
 
     def save_grid(self, path: str | Path, n: int = 64, seed: int = 0,
                   label: int | str | None = None) -> Path:
-        save_image(self.grid(n, seed, label=label), Path(path))
+        save_image(self.grid(n, seed, label=label), Path(path),
+                   self.record(kind="grid", n=n, seed=seed, **{"class": self._class_name(label)}))
         return Path(path)
 
     def save_images(self, folder: str | Path, n: int, seed: int = 0, progress: bool = False,
@@ -192,8 +204,9 @@ class Sampler:
         """``n`` images (those of ``generate(n, seed, label=label)``) as one PNG each, rendered and
         written in batches, so memory stays flat for any ``n``. Returns how many were written."""
         z = latents(n, self.z_dim, seed)
+        about = [{"seed": seed, "index": i} for i in range(n)]  # image i of generate(n, seed)
         return self._write_each(Path(folder), z, [f"{seed:04d}_{i:05d}.png" for i in range(n)],
-                                progress, self.labels(n, label))
+                                progress, self.labels(n, label), about)
 
     def save_seeds(self, folder: str | Path, seeds: list[int], progress: bool = False,
                    label: int | str | None = None) -> int:
@@ -203,10 +216,11 @@ class Sampler:
         y = self.labels(len(seeds), label)
         if y is not None and label is None:
             y = torch.zeros_like(y)
-        return self._write_each(Path(folder), z, [f"seed{s:04d}.png" for s in seeds], progress, y)
+        return self._write_each(Path(folder), z, [f"seed{s:04d}.png" for s in seeds], progress, y,
+                                [{"seed": s, "index": 0} for s in seeds])
 
     def _write_each(self, folder: Path, z: torch.Tensor, names: list[str], progress: bool,
-                    labels: torch.Tensor | None = None) -> int:
+                    labels: torch.Tensor | None, about: list[dict]) -> int:
         batch_size = self.batch_size
         bar = None
         if progress:
@@ -218,7 +232,9 @@ class Sampler:
             for start in range(0, len(names), batch_size):
                 y = None if labels is None else labels[start : start + batch_size]
                 for img in to_pil(self.from_latents(z[start : start + batch_size], batch_size, y)):
-                    save_image(img, folder / names[done])
+                    cls = None if labels is None else self.classes[int(labels[done])]  # type: ignore[index]
+                    save_image(img, folder / names[done], self.record(kind="image", **about[done],
+                                                                      **{"class": cls}))
                     done += 1
                 if bar is not None:
                     bar.update(min(batch_size, len(names) - start))
@@ -245,7 +261,9 @@ class Sampler:
         for a, b in zip(keys[:-1], keys[1:]):
             for t in torch.arange(steps) / steps:
                 frames.append(make_grid(self.from_latents(slerp(a, b, float(t)), labels=y)))
-        save_animation(frames, Path(path), ms_per_frame=80)
+        save_animation(frames, Path(path), ms_per_frame=80,
+                       info=self.record(kind="walk", n=n, seed=seed, keyframes=keyframes,
+                                        **{"class": self._class_name(label)}))
         return Path(path)
 
 
