@@ -451,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "once (default 256; lower it for big generators or little memory)")
     g.add_argument("--psi", type=float, metavar="P", help="StyleGAN2 runs: truncation, 1 = none, "
                    "0 = the average face; 0.5-0.7 trades variety for typical, cleaner images")
+    g.add_argument("--watermark", action="store_true", help="also hide an invisible watermark in "
+                   "each still image of at least 256x256 px (grids; needs 'ganforge[watermark]'; "
+                   "README 'Provenance' says what it survives)")
     g.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
     _threads_flag(g)
 
@@ -645,6 +648,10 @@ def _cmd_generate(a: argparse.Namespace) -> int:
                        ("--interpolate", a.interpolate)):
         if path is not None:
             check_writable(path, flag)
+    if a.watermark:
+        from . import watermark
+
+        watermark.require()  # not installed: one line, before the model is loaded
 
     _use_threads(a.threads)
     s = load(a.run, device=a.device)
@@ -658,6 +665,7 @@ def _cmd_generate(a: argparse.Namespace) -> int:
         s.label(label)  # an unknown class or an unconditional run: one line, before any image
     s.truncate(a.psi)  # a generator without an average latent: one line, before any image
     s.batch_size = a.batch_size
+    s.watermark = a.watermark
     n = a.n or 64
     wrote = []
     show = sys.stderr.isatty()
@@ -877,7 +885,8 @@ def _cmd_data(a: argparse.Namespace) -> int:
 
 # ---- ganforge inspect: the provenance written into images ------------------------------------
 INSPECT_HELP = """\
-exit status: 0 every image carries ganforge provenance, 1 one or more does not, 2 bad input.
+exit status: 0 every image carries ganforge provenance (metadata, or the opt-in watermark when
+'ganforge[watermark]' is installed), 1 one or more does not, 2 bad input.
 
 examples:
   ganforge inspect generated_seed0.png
@@ -896,6 +905,7 @@ def _inspect_parser(sub: Any) -> None:
 def _cmd_inspect(a: argparse.Namespace) -> int:
     import json
 
+    from . import watermark
     from .provenance import DIGITAL_SOURCE_TYPE, image_files, read_provenance
 
     files = image_files(a.path)
@@ -907,17 +917,33 @@ def _cmd_inspect(a: argparse.Namespace) -> int:
             if len(files) == 1:
                 raise
             found.append({"file": str(f), "format": None, "record": None, "error": str(e)})
+            continue
+        if watermark.available():  # the opt-in watermark outlives metadata: look for it too
+            from PIL import Image
+
+            with Image.open(f) as im:
+                found[-1]["watermark"] = watermark.detect(im)
     if a.json:
         print(json.dumps(found, indent=1))
     for i, r in enumerate([] if a.json else found):
         rec = r["record"]
         if i:
             print()
+        mark = r.get("watermark")
+        said = None
+        if mark:
+            said = (f"  in the pixels  watermark {'found' if mark['found'] else 'not found'} "
+                    f"({mark['bits_right']}/32 bits" + (", read after scaling up to 256 px" if mark["scaled"]
+                                                        else "") + ")")
         if rec is None:
             why = r.get("error") or "no ganforge provenance"
             other = r.get("digital_source_type")
+            if mark and mark["found"]:
+                why = "no ganforge provenance in its metadata, but the ganforge watermark is in its pixels"
             print(f"{r['file']}: {why}"
                   + (f" (its XMP gives the digital source type {other})" if other else ""))
+            if said and mark["found"]:
+                print(said)
             continue
         where = {"png-text": "PNG text chunk + XMP", "xmp": "XMP", "gif-comment": "GIF comment"}
         print(f"{r['file']}: ganforge provenance ({where.get(r['found_in'], r['found_in'])})")
@@ -931,7 +957,10 @@ def _cmd_inspect(a: argparse.Namespace) -> int:
                  for k in keys if k not in ("synthetic", "digital_source_type")]
         for k, v in rows:
             print(f"  {k:<14} {v}")
-    return 0 if all(r["record"] is not None for r in found) else 1
+        if said and (mark["found"] or "watermark" in rec):  # silent on unmarked images
+            print(said)
+    return 0 if all(r["record"] is not None or (r.get("watermark") or {}).get("found")
+                    for r in found) else 1
 
 
 def _mb(n: int) -> str:

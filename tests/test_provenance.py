@@ -205,3 +205,34 @@ def test_caption_strip_is_taken_off_only_where_recorded(tmp_path):
     with Image.open(tmp_path / "c.png") as a, Image.open(tmp_path / "plain.png") as b:
         assert np.array_equal(np.asarray(preview_region(a)), np.asarray(grid))
         assert preview_region(b).size == grid.size  # no strip recorded: nothing cut
+
+
+def test_opt_in_watermark_outlives_a_jpeg_that_drops_the_metadata(cli, tmp_path):
+    pytest.importorskip("imwatermark")
+    # An untrained generator draws flat gray, which a JPEG flattens, mark and all (and pure
+    # noise cannot carry it at all): weights of scale 0.3 draw moderately textured images.
+    torch.manual_seed(0)
+    spec = NetSpec("DCGANGenerator", {"z_dim": 8, "size": 16, "channels": 3, "width": 4,
+                                      "upsample": "resize"})
+    net = spec.build()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.3)
+    sampler_model = tmp_path / "textured"
+    save_model(sampler_model, family="gan", kind="sample", nets={"generator": (net, spec)},
+               uses={"generator": "generator"}, info={"z_dim": 8}, version="test")
+    # 225 tiles of 16 px: a 272-px grid, over the library's 256x256 minimum.
+    cli("generate", sampler_model, "--n", "225", "--out", tmp_path / "g.png", "--watermark", "--device", "cpu")
+    cli("generate", sampler_model, "--n", "225", "--out", tmp_path / "plain.png", "--device", "cpu")
+    assert read_provenance(tmp_path / "g.png")["record"]["watermark"].startswith("invisible-watermark")
+    for name in ("g", "plain"):
+        with Image.open(tmp_path / f"{name}.png") as im:
+            im.convert("RGB").save(tmp_path / f"{name}.jpg", quality=90)  # Pillow keeps no metadata
+    p = cli("inspect", tmp_path / "g.jpg", check=False)
+    assert p.returncode == 0 and "watermark is in its pixels" in p.stdout
+    p = cli("inspect", tmp_path / "plain.jpg", check=False)
+    assert p.returncode == 1 and "no ganforge provenance" in p.stdout
+    p = cli("generate", sampler_model, "--n", "2", "--out-dir", tmp_path / "each", "--watermark",
+            "--device", "cpu", check=False)
+    assert p.returncode == 2 and "each image is 16x16 px; the watermark needs at least 256x256" in p.stderr
+    assert not (tmp_path / "each").exists() or not any((tmp_path / "each").iterdir())

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .. import watermark
 from ..errors import GanforgeError
 from ..provenance import record
 from ..visual import make_grid, save_animation, save_image, to_pil
@@ -63,10 +64,15 @@ class Sampler:
         # What every image this sampler writes says about its model (``infer.load`` fills it:
         # run name and weights hash); a sampler over live training networks has none.
         self.provenance: dict = {}
+        self.watermark = False  # ``generate --watermark``: still images >= 256x256 get ganforge.watermark
 
     def record(self, **fields: object) -> dict:
         """The provenance record of an image this sampler made (``provenance.record``)."""
         return record(**self.provenance, psi=self.psi, **fields)
+
+    def _marked(self, img: Image.Image) -> tuple[Image.Image, str | None]:
+        """A still image with the watermark when asked for, and what its record says of it."""
+        return (watermark.embed(img), watermark.NAME) if self.watermark else (img, None)
 
     def _class_name(self, label: int | str | None) -> str | None:
         return None if label is None or self.classes is None else self.classes[self.label(label)]
@@ -195,8 +201,9 @@ class Sampler:
 
     def save_grid(self, path: str | Path, n: int = 64, seed: int = 0,
                   label: int | str | None = None) -> Path:
-        save_image(self.grid(n, seed, label=label), Path(path),
-                   self.record(kind="grid", n=n, seed=seed, **{"class": self._class_name(label)}))
+        grid, mark = self._marked(self.grid(n, seed, label=label))
+        save_image(grid, Path(path), self.record(kind="grid", n=n, seed=seed, watermark=mark,
+                                                 **{"class": self._class_name(label)}))
         return Path(path)
 
     def save_images(self, folder: str | Path, n: int, seed: int = 0, progress: bool = False,
@@ -222,6 +229,9 @@ class Sampler:
     def _write_each(self, folder: Path, z: torch.Tensor, names: list[str], progress: bool,
                     labels: torch.Tensor | None, about: list[dict]) -> int:
         batch_size = self.batch_size
+        if self.watermark:  # said before any image is written
+            _, h, w = self.image_shape
+            watermark.check_size(w, h, "each image")
         bar = None
         if progress:
             from tqdm import tqdm
@@ -233,8 +243,9 @@ class Sampler:
                 y = None if labels is None else labels[start : start + batch_size]
                 for img in to_pil(self.from_latents(z[start : start + batch_size], batch_size, y)):
                     cls = None if labels is None else self.classes[int(labels[done])]  # type: ignore[index]
+                    img, mark = self._marked(img)
                     save_image(img, folder / names[done], self.record(kind="image", **about[done],
-                                                                      **{"class": cls}))
+                                                                      watermark=mark, **{"class": cls}))
                     done += 1
                 if bar is not None:
                     bar.update(min(batch_size, len(names) - start))
