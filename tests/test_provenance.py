@@ -222,7 +222,8 @@ def test_opt_in_watermark_outlives_a_jpeg_that_drops_the_metadata(cli, tmp_path)
     save_model(sampler_model, family="gan", kind="sample", nets={"generator": (net, spec)},
                uses={"generator": "generator"}, info={"z_dim": 8}, version="test")
     # 225 tiles of 16 px: a 272-px grid, over the library's 256x256 minimum.
-    cli("generate", sampler_model, "--n", "225", "--out", tmp_path / "g.png", "--watermark", "--device", "cpu")
+    cli("generate", sampler_model, "--n", "225", "--out", tmp_path / "g.png", "--watermark",
+        "--device", "cpu")
     cli("generate", sampler_model, "--n", "225", "--out", tmp_path / "plain.png", "--device", "cpu")
     assert read_provenance(tmp_path / "g.png")["record"]["watermark"].startswith("invisible-watermark")
     for name in ("g", "plain"):
