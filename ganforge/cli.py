@@ -682,6 +682,11 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     if out is not None:
         wrote.append(str(s.save_grid(out, n, a.seed, label=label)))
     print("\n".join(wrote))
+    if s.watermark_missed:
+        k = len(s.watermark_missed)
+        print(f"--watermark: {k} image{'s' if k > 1 else ''} had too little texture to carry it and "
+              f"{'were' if k > 1 else 'was'} written without it (its record says so): "
+              f"{', '.join(s.watermark_missed[:3])}{' ...' if k > 3 else ''}", file=sys.stderr)
     return 0
 
 

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 import ganforge
+from ganforge.infer import Sampler
 from ganforge.models import NetSpec
 from ganforge.provenance import (
     DIGITAL_SOURCE_TYPE,
@@ -207,33 +208,52 @@ def test_caption_strip_is_taken_off_only_where_recorded(tmp_path):
         assert preview_region(b).size == grid.size  # no strip recorded: nothing cut
 
 
+class Smooth(torch.nn.Module):
+    """A 256-px 'generator' of smooth colour fields over a fine texture: closer to a photo than
+    a tiny untrained net's flat gray or noise, which cannot carry the watermark."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 3 * 4 * 4)
+        self.register_buffer("fine", torch.rand(1, 3, 64, 64) * 2 - 1)
+
+    def forward(self, z):
+        def up(t):
+            return torch.nn.functional.interpolate(t, size=256, mode="bicubic", align_corners=False)
+
+        coarse = torch.tanh(3 * self.lin(z)).view(-1, 3, 4, 4) * 0.8
+        return (up(coarse) + 0.1 * up(self.fine)).clamp(-1, 1)
+
+
 def test_opt_in_watermark_outlives_a_jpeg_that_drops_the_metadata(cli, tmp_path):
     pytest.importorskip("imwatermark")
-    # An untrained generator draws flat gray, which a JPEG flattens, mark and all (and pure
-    # noise cannot carry it at all): weights of scale 0.3 draw moderately textured images.
-    torch.manual_seed(0)
-    spec = NetSpec("DCGANGenerator", {"z_dim": 8, "size": 16, "channels": 3, "width": 4,
-                                      "upsample": "resize"})
-    net = spec.build()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(0, 0.3)
-    sampler_model = tmp_path / "textured"
-    save_model(sampler_model, family="gan", kind="sample", nets={"generator": (net, spec)},
-               uses={"generator": "generator"}, info={"z_dim": 8}, version="test")
-    # 225 tiles of 16 px: a 272-px grid, over the library's 256x256 minimum.
-    cli("generate", sampler_model, "--n", "225", "--out", tmp_path / "g.png", "--watermark",
-        "--device", "cpu")
-    cli("generate", sampler_model, "--n", "225", "--out", tmp_path / "plain.png", "--device", "cpu")
-    assert read_provenance(tmp_path / "g.png")["record"]["watermark"].startswith("invisible-watermark")
-    for name in ("g", "plain"):
-        with Image.open(tmp_path / f"{name}.png") as im:
-            im.convert("RGB").save(tmp_path / f"{name}.jpg", quality=90)  # Pillow keeps no metadata
-    p = cli("inspect", tmp_path / "g.jpg", check=False)
+    torch.manual_seed(1)
+    s = Sampler(Smooth(), 8, "cpu")
+    s.provenance, s.watermark = {"run": "smooth"}, True
+    s.save_images(tmp_path / "m", 3, seed=0)
+    rec = read_provenance(tmp_path / "m" / "0000_00002.png")["record"]
+    assert rec["watermark"] == "invisible-watermark rivaGan gnfg"
+    with Image.open(tmp_path / "m" / "0000_00002.png") as im:
+        im.convert("RGB").save(tmp_path / "shared.jpg", quality=90)  # Pillow keeps no metadata
+    p = cli("inspect", tmp_path / "shared.jpg", check=False)
     assert p.returncode == 0 and "watermark is in its pixels" in p.stdout
+    s.watermark = False
+    s.save_images(tmp_path / "plain", 3, seed=0)
+    with Image.open(tmp_path / "plain" / "0000_00002.png") as im:
+        im.convert("RGB").save(tmp_path / "plain.jpg", quality=90)
     p = cli("inspect", tmp_path / "plain.jpg", check=False)
     assert p.returncode == 1 and "no ganforge provenance" in p.stdout
+
+
+def test_watermark_is_refused_for_small_images_and_never_claimed_when_it_did_not_take(
+        cli, sampler_model, tmp_path):
+    pytest.importorskip("imwatermark")
     p = cli("generate", sampler_model, "--n", "2", "--out-dir", tmp_path / "each", "--watermark",
             "--device", "cpu", check=False)
     assert p.returncode == 2 and "each image is 16x16 px; the watermark needs at least 256x256" in p.stderr
     assert not (tmp_path / "each").exists() or not any((tmp_path / "each").iterdir())
+    # A 272-px grid of 225 flat 16-px tiles is big enough but cannot carry it: written unmarked.
+    p = cli("generate", sampler_model, "--n", "225", "--out", tmp_path / "g.png", "--watermark",
+            "--device", "cpu")
+    assert "too little texture" in p.stderr and "g.png" in p.stderr
+    assert "watermark" not in read_provenance(tmp_path / "g.png")["record"]

@@ -65,14 +65,25 @@ class Sampler:
         # run name and weights hash); a sampler over live training networks has none.
         self.provenance: dict = {}
         self.watermark = False  # ``generate --watermark``: still images >= 256x256 get ganforge.watermark
+        self.watermark_missed: list[str] = []  # files that could not carry it (written unmarked)
 
     def record(self, **fields: object) -> dict:
         """The provenance record of an image this sampler made (``provenance.record``)."""
         return record(**self.provenance, psi=self.psi, **fields)
 
-    def _marked(self, img: Image.Image) -> tuple[Image.Image, str | None]:
-        """A still image with the watermark when asked for, and what its record says of it."""
-        return (watermark.embed(img), watermark.NAME) if self.watermark else (img, None)
+    def _marked(self, img: Image.Image, name: str) -> tuple[Image.Image, str | None]:
+        """A still image with the watermark when asked for, and what its record says of it.
+
+        Each mark is read back before the image is written: an image with too little texture
+        (a flat or tiny-tiled grid) cannot carry it, and is then written unmarked, its record
+        saying so, and ``name`` listed in ``watermark_missed``."""
+        if not self.watermark:
+            return img, None
+        marked = watermark.embed(img)
+        if watermark.detect(marked)["found"]:
+            return marked, watermark.NAME
+        self.watermark_missed.append(name)
+        return img, None
 
     def _class_name(self, label: int | str | None) -> str | None:
         return None if label is None or self.classes is None else self.classes[self.label(label)]
@@ -201,7 +212,7 @@ class Sampler:
 
     def save_grid(self, path: str | Path, n: int = 64, seed: int = 0,
                   label: int | str | None = None) -> Path:
-        grid, mark = self._marked(self.grid(n, seed, label=label))
+        grid, mark = self._marked(self.grid(n, seed, label=label), str(path))
         save_image(grid, Path(path), self.record(kind="grid", n=n, seed=seed, watermark=mark,
                                                  **{"class": self._class_name(label)}))
         return Path(path)
@@ -243,7 +254,7 @@ class Sampler:
                 y = None if labels is None else labels[start : start + batch_size]
                 for img in to_pil(self.from_latents(z[start : start + batch_size], batch_size, y)):
                     cls = None if labels is None else self.classes[int(labels[done])]  # type: ignore[index]
-                    img, mark = self._marked(img)
+                    img, mark = self._marked(img, str(folder / names[done]))
                     save_image(img, folder / names[done], self.record(kind="image", **about[done],
                                                                       watermark=mark, **{"class": cls}))
                     done += 1
