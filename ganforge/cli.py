@@ -685,7 +685,7 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     if s.watermark_missed:
         k = len(s.watermark_missed)
         print(f"--watermark: {k} image{'s' if k > 1 else ''} had too little texture to carry it and "
-              f"{'were' if k > 1 else 'was'} written without it (its record says so): "
+              f"{'were' if k > 1 else 'was'} written without it (no watermark in the record): "
               f"{', '.join(s.watermark_missed[:3])}{' ...' if k > 3 else ''}", file=sys.stderr)
     return 0
 

@@ -4,8 +4,9 @@ One record (a flat dict: ``synthetic``, ``software``, ``model_sha256``, ``run``,
 ``class``, ``psi``, ``direction``, ``source``, ...) goes into the file in the places readers
 look, chosen by the file's format:
 
-- PNG: a ``ganforge`` text chunk (the record as JSON), ``Software`` and ``Description`` chunks,
-  and an XMP packet in the standard ``XML:com.adobe.xmp`` iTXt chunk;
+- PNG: a ``ganforge`` text chunk (the record as JSON, what is read back), each scalar field in
+  a chunk of its own (``seed``, ``run``, ...), ``Software`` and ``Description`` chunks, and an
+  XMP packet in the standard ``XML:com.adobe.xmp`` iTXt chunk;
 - JPEG and WebP (still or animated): the XMP packet, plus EXIF ImageDescription and Software;
 - GIF: a comment extension holding the record.
 
@@ -124,6 +125,9 @@ def png_info(info: dict[str, Any]) -> PngImagePlugin.PngInfo:
     meta = PngImagePlugin.PngInfo()
     meta.add_text(PNG_KEY, json.dumps(info, sort_keys=True))
     meta.add_text("Software", str(info.get("software", "ganforge")))
+    for k, v in info.items():  # each field on its own too, for tools that list PNG text keys
+        if k != "software" and isinstance(v, (str, int, float, bool)):
+            meta.add_text(k, str(v).lower() if isinstance(v, bool) else str(v))
     meta.add_itxt("Description", describe(info))
     meta.add_itxt(XMP_PNG_KEY, xmp_packet(info).decode("utf-8"))
     return meta

@@ -146,6 +146,7 @@ def test_jpeg_webp_xmp_round_trip_and_exif(tmp_path):
     png = encode_png(img, info)  # what the server sends
     with Image.open(io.BytesIO(png)) as im:
         assert json.loads(im.text["ganforge"]) == info
+        assert (im.text["seed"], im.text["class"], im.text["synthetic"]) == ("3", "cat", "true")
     save_image(img, tmp_path / "plain.png", None)
     assert read_provenance(tmp_path / "plain.png")["record"] is None
 
