@@ -453,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "once (default 256; lower it for big generators or little memory)")
     g.add_argument("--psi", type=float, metavar="P", help="StyleGAN2 runs: truncation, 1 = none, "
                    "0 = the average face; 0.5-0.7 trades variety for typical, cleaner images")
+    g.add_argument("--watermark", action="store_true", help="also hide an invisible watermark in "
+                   "each still image of at least 256x256 px (grids; needs 'ganforge[watermark]'; "
+                   "README 'Provenance' says what it survives)")
     g.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
     _threads_flag(g)
 
@@ -557,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "path, or all of them")
 
     _serve_parser(sub)
+    _inspect_parser(sub)
     return p
 
 
@@ -699,6 +703,10 @@ def _cmd_generate(a: argparse.Namespace) -> int:
                        ("--interpolate", a.interpolate)):
         if path is not None:
             check_writable(path, flag)
+    if a.watermark:
+        from . import watermark
+
+        watermark.require()  # not installed: one line, before the model is loaded
 
     _use_threads(a.threads)
     s = load(a.run, device=a.device)
@@ -712,6 +720,7 @@ def _cmd_generate(a: argparse.Namespace) -> int:
         s.label(label)  # an unknown class or an unconditional run: one line, before any image
     s.truncate(a.psi)  # a generator without an average latent: one line, before any image
     s.batch_size = a.batch_size
+    s.watermark = a.watermark
     n = a.n or 64
     wrote = []
     show = sys.stderr.isatty()
@@ -728,6 +737,11 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     if out is not None:
         wrote.append(str(s.save_grid(out, n, a.seed, label=label)))
     print("\n".join(wrote))
+    if s.watermark_missed:
+        k = len(s.watermark_missed)
+        print(f"--watermark: {k} image{'s' if k > 1 else ''} had too little texture to carry it and "
+              f"{'were' if k > 1 else 'was'} written without it (no watermark in the record): "
+              f"{', '.join(s.watermark_missed[:3])}{' ...' if k > 3 else ''}", file=sys.stderr)
     return 0
 
 
@@ -745,6 +759,7 @@ def _style_sampler(a: argparse.Namespace) -> object:
 
 def _cmd_mix(a: argparse.Namespace) -> int:
     from .infer.style import mix_grid
+    from .provenance import record
     from .serialization import check_writable
     from .visual import image_format, save_image
 
@@ -753,7 +768,8 @@ def _cmd_mix(a: argparse.Namespace) -> int:
     image_format(a.out)
     check_writable(a.out, "--out")
     s = _style_sampler(a)
-    save_image(mix_grid(s.net, rows, cols, styles, a.psi), a.out)
+    save_image(mix_grid(s.net, rows, cols, styles, a.psi), a.out,
+               record(**s.provenance, kind="style mix", rows=a.rows, cols=a.cols, styles=a.styles, psi=a.psi))
     print(a.out)
     return 0
 
@@ -766,6 +782,7 @@ def _cmd_project(a: argparse.Namespace) -> int:
 
     from .data.images import to_array
     from .infer.style import project, style_net
+    from .provenance import record
     from .serialization import check_writable
     from .visual import save_image, to_pil
 
@@ -798,8 +815,10 @@ def _cmd_project(a: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     a.out.mkdir(parents=True, exist_ok=True)
-    save_image(to_pil(target)[0], a.out / "target.png")
-    save_image(to_pil(image)[0], a.out / "projected.png")
+    save_image(to_pil(target)[0], a.out / "target.png", None)  # the user's own image: not synthetic
+    save_image(to_pil(image)[0], a.out / "projected.png",
+               record(**s.provenance, kind="projection", source=Path(a.image).name, steps=a.steps,
+                      seed=a.seed))
     save_file({"w": w.contiguous()}, str(a.out / "w.safetensors"))
     (a.out / "loss.json").write_text(json.dumps({"first": losses[0], "last": losses[-1],
                                                  "steps": len(losses)}) + "\n")
@@ -975,6 +994,84 @@ def _cmd_export(a: argparse.Namespace) -> int:
     for done in export(a.run, a.out, a.direction, check=not a.no_check):
         print(done.summary())
     return 0
+# ---- ganforge inspect: the provenance written into images ------------------------------------
+INSPECT_HELP = """\
+exit status: 0 every image carries ganforge provenance (metadata, or the opt-in watermark when
+'ganforge[watermark]' is installed), 1 one or more does not, 2 bad input.
+
+examples:
+  ganforge inspect generated_seed0.png
+  ganforge inspect out/ --json
+"""
+
+
+def _inspect_parser(sub: Any) -> None:
+    ins = sub.add_parser("inspect", help="show the provenance ganforge wrote into images",
+                         epilog=INSPECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ins.add_argument("path", type=Path, metavar="IMAGE|DIR", help="an image, or a folder of them "
+                     "(searched recursively)")
+    ins.add_argument("--json", action="store_true", help="print one JSON list instead of tables")
+
+
+def _cmd_inspect(a: argparse.Namespace) -> int:
+    import json
+
+    from . import watermark
+    from .provenance import DIGITAL_SOURCE_TYPE, image_files, read_provenance
+
+    files = image_files(a.path)
+    found = []
+    for f in files:
+        try:
+            found.append(read_provenance(f))
+        except GanforgeError as e:
+            if len(files) == 1:
+                raise
+            found.append({"file": str(f), "format": None, "record": None, "error": str(e)})
+            continue
+        if watermark.available():  # the opt-in watermark outlives metadata: look for it too
+            from PIL import Image
+
+            with Image.open(f) as im:
+                found[-1]["watermark"] = watermark.detect(im)
+    if a.json:
+        print(json.dumps(found, indent=1))
+    for i, r in enumerate([] if a.json else found):
+        rec = r["record"]
+        if i:
+            print()
+        mark = r.get("watermark")
+        said = None
+        if mark:
+            said = (f"  in the pixels  watermark {'found' if mark['found'] else 'not found'} "
+                    f"({mark['bits_right']}/32 bits" + (", read after scaling up to 256 px" if mark["scaled"]
+                                                        else "") + ")")
+        if rec is None:
+            why = r.get("error") or "no ganforge provenance"
+            other = r.get("digital_source_type")
+            if mark and mark["found"]:
+                why = "no ganforge provenance in its metadata, but the ganforge watermark is in its pixels"
+            print(f"{r['file']}: {why}"
+                  + (f" (its XMP gives the digital source type {other})" if other else ""))
+            if said and mark["found"]:
+                print(said)
+            continue
+        where = {"png-text": "PNG text chunk + XMP", "xmp": "XMP", "gif-comment": "GIF comment"}
+        print(f"{r['file']}: ganforge provenance ({where.get(r['found_in'], r['found_in'])})")
+        source = r.get("digital_source_type")
+        rows = [("synthetic", "yes" if rec.get("synthetic") else "no"),
+                ("source type", "trainedAlgorithmicMedia (IPTC)" if source == DIGITAL_SOURCE_TYPE
+                 else str(source))]
+        first = ("kind", "run", "model_sha256", "seed", "index", "class", "psi", "direction", "source")
+        keys = [k for k in first if k in rec] + sorted(k for k in rec if k not in first)
+        rows += [(k.replace("_", " "), rec[k] if isinstance(rec[k], str) else json.dumps(rec[k]))
+                 for k in keys if k not in ("synthetic", "digital_source_type")]
+        for k, v in rows:
+            print(f"  {k:<14} {v}")
+        if said and (mark["found"] or "watermark" in rec):  # silent on unmarked images
+            print(said)
+    return 0 if all(r["record"] is not None or (r.get("watermark") or {}).get("found")
+                    for r in found) else 1
 
 
 def _mb(n: int) -> str:
@@ -1002,7 +1099,7 @@ def _main(argv: list[str] | None) -> int:
     handler = {"train": _cmd_train, "generate": _cmd_generate, "translate": _cmd_translate,
                "demo": _cmd_demo, "mix": _cmd_mix, "project": _cmd_project,
                "eval": _cmd_eval, "data": _cmd_data, "serve": _cmd_serve,
-               "export": _cmd_export}[a.command]
+               "export": _cmd_export, "inspect": _cmd_inspect}[a.command]
     try:
         return handler(a)
     except GanforgeError as e:

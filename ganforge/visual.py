@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from . import provenance
 from .errors import GanforgeError
+from .provenance import IMAGE_FORMATS, image_format  # noqa: F401 -- re-exported: callers check names here
 from .serialization import atomic_write
 
 
@@ -69,21 +72,37 @@ def caption_rows(grid: Image.Image, labels: Sequence[str], tile: int, pad: int =
     return out
 
 
-IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+CAPTION_PX = 12  # the strip under a training preview that says its step and epoch
+
+
+def add_caption(grid: Image.Image, text: str) -> Image.Image:
+    """``grid`` with a ``CAPTION_PX`` strip below it holding ``text`` (e.g. "step 1200 · epoch 3"),
+    light on dark; a grid too narrow for the text drops the words ("1200 · 3"), then clips.
+    What ``preview_region`` takes off again."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    short = " · ".join(w for w in text.split(" ") if any(ch.isdigit() for ch in w))
+    line = text if font.getlength(text) + 4 <= grid.width else short
+    dark, light = (32, 224) if grid.mode == "L" else ((32,) * 3, (224,) * 3)
+    out = Image.new(grid.mode, (grid.width, grid.height + CAPTION_PX), dark)
+    out.paste(grid, (0, 0))
+    box = font.getbbox(line)
+    ImageDraw.Draw(out).text((2, grid.height + (CAPTION_PX - (box[3] - box[1])) // 2 - box[1]), line,
+                             fill=light, font=font)
+    return out
+
+
+def preview_region(img: Image.Image) -> Image.Image:
+    """The grid of a saved training preview without its caption strip: the strip's height is
+    read from the file's own provenance record (``caption_px``), so an uncaptioned grid (older
+    runs, other images) comes back whole."""
+    rec = provenance.of_image(img)["record"]
+    px = int(rec.get("caption_px", 0)) if rec else 0
+    return img.crop((0, 0, img.width, img.height - px)) if px else img
+
+
 ANIMATION_FORMATS = (".gif", ".webp", ".mp4")
-
-
-def image_format(path: Path) -> str:
-    """Pillow's format for a still image's file name (checked before any work by callers).
-
-    Raises:
-        GanforgeError: a name whose extension is not a still-image format ganforge writes.
-    """
-    fmt = IMAGE_FORMATS.get(Path(path).suffix.lower())
-    if fmt is None:
-        raise GanforgeError(f"{path}: cannot write a {Path(path).suffix or 'suffix-less'} image; "
-                            f"name it {', '.join(IMAGE_FORMATS)}")
-    return fmt
 
 
 def check_animation_name(path: Path) -> None:
@@ -106,32 +125,35 @@ def _no_mp4(path: Path) -> GanforgeError:
                          "'ganforge[video]' (or name the walk .gif or .webp)")
 
 
-def save_image(img: Image.Image, path: Path) -> None:
-    """Write a picture in the format its name says (PNG, JPEG or WebP), atomically.
+def save_image(img: Image.Image, path: Path, info: dict[str, Any] | None) -> None:
+    """Write a picture in the format its name says (PNG, JPEG or WebP), atomically, carrying the
+    provenance record ``info`` (``provenance.record``; None only for an image that is not
+    synthetic, such as the user's own photo).
 
     Raises:
         GanforgeError: another extension, or a file that cannot be written (named).
     """
-    path = Path(path)
-    fmt = image_format(path)
-    extra = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    atomic_write(path, lambda p: img.save(p, format=fmt, **extra))
+    provenance.save_image(img, path, info)
 
 
-def save_gif(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 200) -> None:
-    """An endlessly looping GIF; the last frame is held a little longer."""
+def save_gif(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 200,
+             info: dict[str, Any] | None = None) -> None:
+    """An endlessly looping GIF; the last frame is held a little longer. ``info``: the
+    provenance record, written as a GIF comment."""
     frames = [f.convert("RGB") if f.mode not in ("L", "RGB", "P") else f for f in frames]
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 5]
     atomic_write(
         Path(path),
         lambda p: frames[0].save(p, format="GIF", save_all=True, append_images=list(frames[1:]),
-                                 duration=durations, loop=0),
+                                 duration=durations, loop=0, **provenance.save_kwargs("GIF", info)),
     )
 
 
-def save_animation(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 80) -> None:
+def save_animation(frames: Sequence[Image.Image], path: Path, ms_per_frame: int = 80,
+                   info: dict[str, Any] | None = None) -> None:
     """An animation in the format its name says: GIF, animated WebP, or MP4 (needs imageio
-    with its ffmpeg plugin: ``pip install 'ganforge[video]'``).
+    with its ffmpeg plugin: ``pip install 'ganforge[video]'``). ``info``, the provenance
+    record, goes into a GIF comment or the WebP's XMP and EXIF; MP4 carries none.
 
     Raises:
         GanforgeError: a still-image or unknown extension, or MP4 without imageio-ffmpeg.
@@ -140,12 +162,13 @@ def save_animation(frames: Sequence[Image.Image], path: Path, ms_per_frame: int 
     check_animation_name(path)
     suffix = path.suffix.lower()
     if suffix == ".gif":
-        return save_gif(frames, path, ms_per_frame)
+        return save_gif(frames, path, ms_per_frame, info)
     if suffix == ".webp":
         rgb = [f.convert("RGB") for f in frames]
         return atomic_write(path, lambda p: rgb[0].save(p, format="WEBP", save_all=True,
                                                         append_images=rgb[1:], duration=ms_per_frame,
-                                                        loop=0, quality=90))
+                                                        loop=0, quality=90,
+                                                        **provenance.save_kwargs("WEBP", info)))
     # .mp4, the one name left
     try:
         import imageio.v3 as iio

@@ -24,6 +24,7 @@ from ganforge.errors import GanforgeError
 from ganforge.families import FAMILIES
 from ganforge.serialization import read_training_state
 from ganforge.training import train_run
+from ganforge.visual import CAPTION_PX, preview_region
 
 # The smallest config of each family; label noise and EMA make sure RNG and EMA state resume.
 # The translation families' pools and jitter draw from the RNG: their resume checks those too.
@@ -102,7 +103,10 @@ def test_load_with_no_flags_redraws_the_preview(family, image_folder, tmp_path):
         inputs = (pair.held, pair.held_targets)
     grid = ganforge.load(run, device="cpu").preview(cfg.run.grid_n, cfg.run.seed, inputs)
     with Image.open(run / "samples" / "epoch_0001.png") as im:
-        assert np.array_equal(np.asarray(grid), np.asarray(im))
+        # The file is the grid with a caption strip below it (step and epoch): the grid part is
+        # compared pixel for pixel, and the strip must be exactly CAPTION_PX high.
+        assert im.size == (grid.width, grid.height + CAPTION_PX)
+        assert np.array_equal(np.asarray(grid), np.asarray(preview_region(im)))
     assert json.loads((run / "model.json").read_text())["family"] == family
 
 

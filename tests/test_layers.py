@@ -11,9 +11,9 @@ PKG = Path(__file__).parent.parent / "ganforge"
 # Layer of each top-level part of the package, low to high.
 LAYER = {
     "_version": 0, "errors": 0, "registry": 0, "typed": 0, "env": 0, "losses": 0, "augment": 0,
-    "assets": 0,
+    "assets": 0, "watermark": 0,
     "models": 1, "data": 1,
-    "serialization": 2, "visual": 2,
+    "serialization": 2, "visual": 2, "provenance": 2,
     "families": 3, "infer": 3,
     "config": 4,
     "rundir": 5,

@@ -21,6 +21,7 @@ from PIL import Image
 
 import ganforge
 from ganforge.config import resolve
+from ganforge.provenance import of_image
 from ganforge.training import train_run
 
 pytest.importorskip("fastapi")
@@ -90,6 +91,9 @@ def test_generate_is_the_samplers_image_for_that_seed_and_says_what_made_it(clie
     assert (five - six).abs().max() > 0.1
     assert np.abs(_arr(img) - _uint8(five)).max() <= 1  # batched vs alone: at most rounding
     assert img.text["run"] == "digits" and img.text["seed"] == "5" and "ganforge" in img.text["Software"]
+    rec = of_image(img)["record"]  # the provenance every ganforge image carries, model hash included
+    assert rec["synthetic"] is True and rec["model_sha256"] == s.provenance["model_sha256"]
+    assert of_image(img)["digital_source_type"].endswith("trainedAlgorithmicMedia")
     other = client.get("/api/generate?run=digits&seed=6")
     assert other.content != a.content and np.abs(_arr(_png(other)) - _uint8(six)).max() <= 1
     fresh = client.get("/api/generate?run=digits")  # no seed: a random one, sent back
@@ -129,6 +133,7 @@ def test_an_upload_is_translated_at_its_own_size_both_ways(client, runs):
                         files={"file": ("photo.jpg", _upload(src), "image/jpeg")})  # the name lies: a PNG
         out = _png(r)
         assert out.size == (40, 30) and out.text["direction"] == direction
+        assert of_image(out)["record"]["model_sha256"] == t.provenance["model_sha256"]
         assert np.abs(_arr(out) - _arr(t.translate(src, direction))).max() <= 1
     info = client.get("/api/run?run=cycle").json()
     assert info["controls"]["directions"] == ["a2b", "b2a"] and info["family"] == "cyclegan"

@@ -16,6 +16,7 @@ from torch import nn
 
 from ..env import pick_device
 from ..errors import GanforgeError
+from ..provenance import weights_sha256
 from ..serialization import load_network, read_model
 from .sampler import Sampler, latents, render, slerp
 from .translator import Translator
@@ -35,14 +36,26 @@ def load(path: str | Path, device: str = "auto") -> Inference:
         if "z_dim" not in spec.args:
             raise GanforgeError(f"{path}: not a generator (its architecture names no z_dim)")
         k = int(spec.args.get("num_classes", 0))  # a bare file keeps no class names: 0..K-1
-        return Sampler(net.eval(), int(spec.args["z_dim"]), dev, [str(i) for i in range(k)] or None)
+        s = Sampler(net.eval(), int(spec.args["z_dim"]), dev, [str(i) for i in range(k)] or None)
+        s.provenance = {"run": path.stem, "model_sha256": weights_sha256([path])}
+        return s
     meta = read_model(path)
     kind = meta["kind"]
     if kind not in KINDS:  # said before loading any weights
         raise _unknown_kind(kind, str(path))
     nets = {role: load_network(path / f"{name}.safetensors")[0].eval()
             for role, name in meta["uses"].items()}
-    return build(kind, nets, meta, dev, where=str(path))
+    model = build(kind, nets, meta, dev, where=str(path))
+    model.provenance = {"run": run_name(path), "model_sha256": weights_sha256(
+        path / f"{name}.safetensors" for name in sorted(set(meta["uses"].values())))}
+    return model
+
+
+def run_name(path: Path) -> str:
+    """How images name the model they came from: the model folder's last two path parts
+    (``runs/faces``, ``faces/best``), never the whole path (it would carry the user's home)."""
+    parts = path.resolve().parts
+    return "/".join(parts[-2:]) if len(parts) > 2 else parts[-1]
 
 
 def build(kind: str, nets: dict[str, nn.Module], info: dict, device: torch.device | None = None,

@@ -12,7 +12,9 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .. import watermark
 from ..errors import GanforgeError
+from ..provenance import record
 from ..visual import make_grid, save_animation, save_image, to_pil
 
 
@@ -59,6 +61,32 @@ class Sampler:
         self.classes = list(classes) if classes else None  # a class-conditional generator's classes
         self.batch_size = 256  # images rendered at once (``generate --batch-size``): memory vs speed
         self.psi: float | None = None  # truncation applied to every image (``truncate``)
+        # What every image this sampler writes says about its model (``infer.load`` fills it:
+        # run name and weights hash); a sampler over live training networks has none.
+        self.provenance: dict = {}
+        self.watermark = False  # ``generate --watermark``: still images >= 256x256 get ganforge.watermark
+        self.watermark_missed: list[str] = []  # files that could not carry it (written unmarked)
+
+    def record(self, **fields: object) -> dict:
+        """The provenance record of an image this sampler made (``provenance.record``)."""
+        return record(**self.provenance, psi=self.psi, **fields)
+
+    def _marked(self, img: Image.Image, name: str) -> tuple[Image.Image, str | None]:
+        """A still image with the watermark when asked for, and what its record says of it.
+
+        Each mark is read back before the image is written: an image with too little texture
+        (a flat or tiny-tiled grid) cannot carry it, and is then written unmarked, its record
+        saying so, and ``name`` listed in ``watermark_missed``."""
+        if not self.watermark:
+            return img, None
+        marked = watermark.embed(img)
+        if watermark.detect(marked)["found"]:
+            return marked, watermark.NAME
+        self.watermark_missed.append(name)
+        return img, None
+
+    def _class_name(self, label: int | str | None) -> str | None:
+        return None if label is None or self.classes is None else self.classes[self.label(label)]
 
     @property
     def conditional(self) -> bool:
@@ -184,7 +212,9 @@ class Sampler:
 
     def save_grid(self, path: str | Path, n: int = 64, seed: int = 0,
                   label: int | str | None = None) -> Path:
-        save_image(self.grid(n, seed, label=label), Path(path))
+        grid, mark = self._marked(self.grid(n, seed, label=label), str(path))
+        save_image(grid, Path(path), self.record(kind="grid", n=n, seed=seed, watermark=mark,
+                                                 **{"class": self._class_name(label)}))
         return Path(path)
 
     def save_images(self, folder: str | Path, n: int, seed: int = 0, progress: bool = False,
@@ -192,8 +222,9 @@ class Sampler:
         """``n`` images (those of ``generate(n, seed, label=label)``) as one PNG each, rendered and
         written in batches, so memory stays flat for any ``n``. Returns how many were written."""
         z = latents(n, self.z_dim, seed)
+        about = [{"seed": seed, "index": i} for i in range(n)]  # image i of generate(n, seed)
         return self._write_each(Path(folder), z, [f"{seed:04d}_{i:05d}.png" for i in range(n)],
-                                progress, self.labels(n, label))
+                                progress, self.labels(n, label), about)
 
     def save_seeds(self, folder: str | Path, seeds: list[int], progress: bool = False,
                    label: int | str | None = None) -> int:
@@ -203,11 +234,15 @@ class Sampler:
         y = self.labels(len(seeds), label)
         if y is not None and label is None:
             y = torch.zeros_like(y)
-        return self._write_each(Path(folder), z, [f"seed{s:04d}.png" for s in seeds], progress, y)
+        return self._write_each(Path(folder), z, [f"seed{s:04d}.png" for s in seeds], progress, y,
+                                [{"seed": s, "index": 0} for s in seeds])
 
     def _write_each(self, folder: Path, z: torch.Tensor, names: list[str], progress: bool,
-                    labels: torch.Tensor | None = None) -> int:
+                    labels: torch.Tensor | None, about: list[dict]) -> int:
         batch_size = self.batch_size
+        if self.watermark:  # said before any image is written
+            _, h, w = self.image_shape
+            watermark.check_size(w, h, "each image")
         bar = None
         if progress:
             from tqdm import tqdm
@@ -218,7 +253,10 @@ class Sampler:
             for start in range(0, len(names), batch_size):
                 y = None if labels is None else labels[start : start + batch_size]
                 for img in to_pil(self.from_latents(z[start : start + batch_size], batch_size, y)):
-                    save_image(img, folder / names[done])
+                    cls = None if labels is None else self.classes[int(labels[done])]  # type: ignore[index]
+                    img, mark = self._marked(img, str(folder / names[done]))
+                    save_image(img, folder / names[done], self.record(kind="image", **about[done],
+                                                                      watermark=mark, **{"class": cls}))
                     done += 1
                 if bar is not None:
                     bar.update(min(batch_size, len(names) - start))
@@ -245,7 +283,9 @@ class Sampler:
         for a, b in zip(keys[:-1], keys[1:]):
             for t in torch.arange(steps) / steps:
                 frames.append(make_grid(self.from_latents(slerp(a, b, float(t)), labels=y)))
-        save_animation(frames, Path(path), ms_per_frame=80)
+        save_animation(frames, Path(path), ms_per_frame=80,
+                       info=self.record(kind="walk", n=n, seed=seed, keyframes=keyframes,
+                                        **{"class": self._class_name(label)}))
         return Path(path)
 
 

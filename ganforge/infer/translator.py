@@ -21,6 +21,7 @@ from torch import nn
 
 from ..data.images import IMAGE_EXTENSIONS, decode_image, list_images, to_rgb_or_gray
 from ..errors import GanforgeError
+from ..provenance import record
 from ..visual import make_grid, save_image
 
 DIRECTIONS = ("a2b", "b2a")
@@ -37,6 +38,7 @@ class Translator:
         self.nets = {d: net.to(self.device) for d, net in nets.items()}
         self.size, self.channels = int(size), int(channels)
         self.domains = tuple(domains)
+        self.provenance: dict = {}  # run name and weights hash (``infer.load`` fills it)
 
     @property
     def directions(self) -> list[str]:
@@ -197,7 +199,9 @@ class Translator:
                 if xs:
                     y = self.run(torch.stack(xs), direction, batch_size)
                     for (name, own), t in zip(kept, y):
-                        save_image(self._to_pil(t, own), _dest(out, name))
+                        save_image(self._to_pil(t, own), _dest(out, name),
+                                   record(**self.provenance, kind="translation", direction=direction,
+                                          source=name))  # its name under the input
                         written += 1
                 if bar is not None:
                     bar.update(len(part))

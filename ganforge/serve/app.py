@@ -119,7 +119,7 @@ def create_app(runs: Sequence[str | Path], device: str = "cpu", max_batch: int =
         job = engine.make_job(sampler, seed, n, label, psi, seed_b, t)
         assert loaded.batcher is not None
         images = await loaded.batcher.submit(job)
-        info = {"run": run, "seed": str(seed), "n": str(n)}
+        info = {"run": run, "model_sha256": _model_hash(sampler), "seed": str(seed), "n": str(n)}
         if label is not None:
             info["class"] = label
         if psi is not None:
@@ -156,11 +156,17 @@ def create_app(runs: Sequence[str | Path], device: str = "cpu", max_batch: int =
             out = await asyncio.to_thread(engine.translate, loaded, img, direction)
         except GanforgeError as e:
             raise BadRequest(400, str(e)) from None
-        info = {"run": run, "direction": direction, "source": "translation of an uploaded image"}
+        info = {"run": run, "model_sha256": _model_hash(tr), "direction": direction,
+                "source": "translation of an uploaded image"}
         png = await asyncio.to_thread(engine.encode_png, out, info)
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     return app
+
+
+def _model_hash(model: Any) -> str | None:
+    """The loaded model's weights hash (infer.load records it), for the provenance record."""
+    return getattr(model, "provenance", {}).get("model_sha256")
 
 
 class _BodyLimit:

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
-from .._version import __version__
+from .. import provenance
 from ..errors import GanforgeError
 from ..infer import Inference, Sampler, Translator, latents, load, slerp
 from ..rundir import RunDir
@@ -49,15 +49,10 @@ class BadRequest(Exception):
 
 # ---- images out -----------------------------------------------------------------------------
 def encode_png(img: Image.Image, info: dict[str, str]) -> bytes:
-    """Every image the server returns passes through here: a PNG whose text chunks say what
-    made it (``info``: run, seed, class, psi, ...). The one place to mark images as synthetic."""
-    meta = PngImagePlugin.PngInfo()
-    meta.add_text("Software", f"ganforge {__version__}")
-    for k, v in info.items():
-        meta.add_text(str(k), str(v))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", pnginfo=meta)
-    return buf.getvalue()
+    """Every image the server returns passes through here: a PNG carrying ganforge's provenance
+    record (synthetic, the IPTC source type, version) and ``info`` (run, model hash, seed, class,
+    psi, ...), as every file ganforge writes does."""
+    return provenance.encode_png(img, provenance.record(**info))
 
 
 # ---- images in ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..env import Env, contention_warning, rng_state, set_rng_state
 from ..errors import GanforgeError
+from ..provenance import record
 from ..rundir import RunDir
 from ..visual import plot_losses, save_gif
 
@@ -331,7 +332,7 @@ def draw_progress(rd: RunDir, history: list[dict]) -> None:
         with Image.open(p) as im:
             frames.append(im.copy())
     if frames:
-        save_gif(frames, rd.gif)
+        save_gif(frames, rd.gif, info=record(kind="training progress", run=rd.path.name))
     if history:
         plot_losses(history, rd.losses_plot)
 

@@ -21,8 +21,9 @@ from ..data.kinds import DataSpec, open_data
 from ..env import Env, any_flag, setup, teardown, wait_all
 from ..errors import GanforgeError
 from ..families import FAMILIES, Reason
+from ..provenance import record
 from ..rundir import RunDir
-from ..visual import plot_losses, save_image
+from ..visual import CAPTION_PX, add_caption, plot_losses, save_image
 from .control import (
     Checkpoints,
     Console,
@@ -163,7 +164,10 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env, allow_n
                             env):
                         raise Rollback(trouble if env.main else Trouble(Reason.COLLAPSE, "collapse (rank 0)"))
                     if env.main:
-                        save_image(preview.preview(run.grid_n, run.seed, data.preview_inputs), rd.sample(ep))
+                        grid = preview.preview(run.grid_n, run.seed, data.preview_inputs)
+                        save_image(add_caption(grid, f"step {step} · epoch {ep}"), rd.sample(ep),
+                                   record(kind="training preview", run=rd.path.name, step=step, epoch=ep,
+                                          seed=run.seed, caption_px=CAPTION_PX))
                         # The GIF and the plot grow with the run: redraw them at most once a minute.
                         if step >= total or time.time() - last_drawn > 60:
                             draw_progress(rd, history.records)
