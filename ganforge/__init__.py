@@ -25,6 +25,7 @@ _WHERE = {
     "FAMILIES": "families", "CycleGANConfig": "families", "GANConfig": "families",
     "Pix2PixConfig": "families", "StyleGAN2Config": "families", "VAEConfig": "families",
     "Sampler": "infer", "Translator": "infer",
+    "SuperResConfig": "families", "Upscaler": "infer",
     "evaluate": "metrics",
 }
 
@@ -32,7 +33,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from .api import Run, load, train
     from .config import PRESETS, Config, RunConfig
     from .families import FAMILIES, CycleGANConfig, GANConfig, Pix2PixConfig, StyleGAN2Config, VAEConfig
-    from .infer import Sampler, Translator
+    from .families import SuperResConfig
+    from .infer import Sampler, Translator, Upscaler
     from .metrics import evaluate
 
 
@@ -51,5 +53,5 @@ def __dir__() -> list[str]:
 
 __all__ = ["FAMILIES", "PRESETS", "Config", "CycleGANConfig", "GANConfig", "GanforgeError",
            "Pix2PixConfig", "Run", "RunConfig", "Sampler", "StyleGAN2Config", "Translator", "VAEConfig",
-           "__version__",
+           "SuperResConfig", "Upscaler", "__version__",
            "evaluate", "load", "train"]
