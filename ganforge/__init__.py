@@ -32,8 +32,15 @@ _WHERE = {
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from .api import Run, load, train
     from .config import PRESETS, Config, RunConfig
-    from .families import FAMILIES, CycleGANConfig, GANConfig, Pix2PixConfig, StyleGAN2Config, VAEConfig
-    from .families import SuperResConfig
+    from .families import (
+        FAMILIES,
+        CycleGANConfig,
+        GANConfig,
+        Pix2PixConfig,
+        StyleGAN2Config,
+        SuperResConfig,
+        VAEConfig,
+    )
     from .infer import Sampler, Translator, Upscaler
     from .metrics import evaluate
 
