@@ -78,7 +78,7 @@ def test_help_shows_defaults_choices_and_families(cli):
     assert "--update {alternating,simultaneous}" in out and "(default: 'alternating')" in out
     assert "--betas B1 B2 [every family] Adam betas" in out
     assert "--sn, --no-sn" in out and "--no-guard" in out and "--no-jitter" in out
-    assert "--loss {bce,hinge,ls,minimax,rpgan,wasserstein}" in out and "hinge (SNGAN, BigGAN)" in out
+    assert "--loss {bce,hinge,ls,minimax,ragan,rpgan,wasserstein}" in out and "hinge (SNGAN, BigGAN)" in out
     for fam in FAMILIES.names():
         assert f"{fam} family: " in out  # one group per family
     assert out.count("--width N") == 1  # a shared flag appears once

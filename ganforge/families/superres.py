@@ -278,7 +278,7 @@ FAMILIES.register("superres")(Family(
 # and Real-ESRGAN's degradations, 256 px crops -- sized for a GPU (README "Super-resolution").
 add_preset("faces-sr4x", "superres", "super-resolution x4 of faces, 32 -> 128 px, CPU-sized (--data)",
            data="celeba", size=128, channels=3, batch_size=16, epochs=5, scale=4, generator="srresnet",
-           width=32, blocks=6, d_width=32, warmup_steps=500, lr=2e-4, adv_weight=0.05)
+           width=32, blocks=6, d_width=16, warmup_steps=500, lr=2e-4, adv_weight=0.05)
 add_preset("photo-sr4x", "superres", "Real-ESRGAN-style x4 of any photos (RRDB; for a GPU; --data)",
            size=256, channels=3, batch_size=16, epochs=100, scale=4, generator="rrdb", width=64,
            blocks=23, growth=32, d_width=64, degradation="realesrgan", warmup_steps=10000, lr=1e-4)

@@ -54,8 +54,10 @@ def ssim(x: torch.Tensor, y: torch.Tensor, crop: int = 0, luma: bool = False) ->
     c = x.shape[1]
     if min(x.shape[-2:]) < 11:
         raise ValueError(f"SSIM needs images of at least 11x11 after the crop, got {tuple(x.shape[-2:])}")
-    w = _gaussian_window().to(x).expand(c, 1, 11, 11)
-    blur = lambda t: F.conv2d(t, w, groups=c)  # noqa: E731
+    g = _gaussian_window().to(x)[5:6]  # the separable 1-D window (the 2-D one is its outer product)
+    g = g / g.sum()
+    wy, wx = g.reshape(1, 1, 11, 1).expand(c, 1, 11, 1), g.reshape(1, 1, 1, 11).expand(c, 1, 1, 11)
+    blur = lambda t: F.conv2d(F.conv2d(t, wy, groups=c), wx, groups=c)  # noqa: E731
     mx, my = blur(x), blur(y)
     sxx, syy, sxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
     c1, c2 = 0.01**2, 0.03**2
