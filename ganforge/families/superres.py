@@ -68,7 +68,7 @@ class SuperResConfig:
                               "L1 loss; empty: none", metavar="FILE")
     perceptual_weight: float = setting(1.0, "perceptual loss weight", metavar="W")
     lr: float = setting(1e-4, "learning rate of both networks (Adam)", metavar="LR")
-    betas: tuple[float, float] = setting((0.9, 0.99), "Adam betas (ESRGAN's)", metavar="B")
+    betas: tuple[float, float] = setting((0.9, 0.99), "Adam betas", metavar="B")  # ESRGAN's
     ema: float = setting(0.999, "EMA decay of the published generator (0: none)", metavar="D")
 
     ALIASES: ClassVar[dict[str, tuple[str, ...]]] = {}
