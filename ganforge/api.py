@@ -46,6 +46,8 @@ class Run:
     @property
     def sampler(self) -> Sampler:
         m = self.model
+        if isinstance(m, Upscaler):
+            raise GanforgeError(f"{self.path}: a super-resolution run; use .upscaler (or .upscale)")
         if not isinstance(m, Sampler):
             raise GanforgeError(f"{self.path}: a translation run; use .translator (or .translate)")
         return m

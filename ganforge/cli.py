@@ -677,8 +677,9 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     from .infer import Sampler
 
     if not isinstance(s, Sampler):
-        raise GanforgeError(f"{a.run}: a translation model (it turns images into images); use "
-                            f"ganforge translate {a.run} INPUT --out DIR")
+        verb = "upscale" if type(s).__name__ == "Upscaler" else "translate"
+        raise GanforgeError(f"{a.run}: a model that turns images into images; use "
+                            f"ganforge {verb} {a.run} INPUT --out DIR")
     label = a.label
     if label is not None:
         s.label(label)  # an unknown class or an unconditional run: one line, before any image

@@ -141,7 +141,8 @@ def test_a_setting_of_another_family_from_python_names_the_family():
         ganforge.train("mnist-fast", d_width=4)
     msg = str(e.value)
     assert "\n" not in msg
-    assert msg.startswith("unknown setting d_width (a setting of cyclegan, pix2pix, superres) for the gan family")
+    assert msg.startswith("unknown setting d_width (a setting of cyclegan, pix2pix, superres) for the gan "
+                          "family")
     assert "lambda_cycle" not in msg and "checkpoint_minutes" not in msg  # not all 46 names
     with pytest.raises(GanforgeError, match=r"unknown setting bacth_size \(did you mean batch_size\?\)"):
         resolve("mnist-fast", bacth_size=8)

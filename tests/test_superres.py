@@ -422,3 +422,10 @@ def test_detail_features_tell_blurred_images_from_sharp_ones():
     assert a.shape == (150, 3 * 3 * 16)
     floor, blur = fid_from_features(b, a), fid_from_features(f, a)
     assert blur > 50 * max(floor, 1e-3)
+
+
+def test_generate_on_a_superres_run_points_at_upscale(sr_run, capsys):
+    assert main(["generate", str(sr_run), "--n", "4", "--out", "x.png"]) == 2
+    assert f"ganforge upscale {sr_run} INPUT --out DIR" in capsys.readouterr().err
+    with pytest.raises(GanforgeError, match="super-resolution run; use .upscaler"):
+        ganforge.Run(sr_run).generate(4)
