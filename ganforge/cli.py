@@ -792,6 +792,9 @@ def _cmd_translate(a: argparse.Namespace) -> int:
     check_writable(a.out / "x", "--out")  # before the model is loaded
     torch.set_num_threads(choose_threads(a.threads)[0])  # as training chooses them
     t = load(a.run, device=a.device)
+    if type(t).__name__ == "Upscaler":
+        raise GanforgeError(f"{a.run}: a super-resolution model; use ganforge upscale {a.run} INPUT "
+                            "--out DIR")
     if not isinstance(t, Translator):
         raise GanforgeError(f"{a.run}: a model that generates images, not one that translates them; "
                             "use ganforge generate")

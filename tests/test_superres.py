@@ -427,5 +427,7 @@ def test_detail_features_tell_blurred_images_from_sharp_ones():
 def test_generate_on_a_superres_run_points_at_upscale(sr_run, capsys):
     assert main(["generate", str(sr_run), "--n", "4", "--out", "x.png"]) == 2
     assert f"ganforge upscale {sr_run} INPUT --out DIR" in capsys.readouterr().err
+    assert main(["translate", str(sr_run), "x.png", "--out", "o"]) == 2
+    assert "a super-resolution model; use ganforge upscale" in capsys.readouterr().err
     with pytest.raises(GanforgeError, match="super-resolution run; use .upscaler"):
         ganforge.Run(sr_run).generate(4)
