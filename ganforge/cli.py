@@ -159,7 +159,7 @@ examples:
   ganforge train faces-sr4x --data faces/ --out runs/sr4x    # learn x4 from any folder of images
   ganforge upscale runs/sr4x photo.jpg --out big/             # one image, x4
   ganforge upscale runs/sr4x photos/ --out big/ --tile 128    # a folder, names kept, tiled
-  ganforge upscale runs/sr4x photos/ --out big/ --model psnr  # the L1 warm-up model (sharp-less, no GAN)
+  ganforge upscale runs/sr4x photos/ --out big/ --model psnr  # the L1 warm-up model (no GAN texture)
 
 Any size goes in; each image comes out scale times larger. Large images are upscaled in tiles
 of --tile input pixels with --overlap pixels of context around each, so memory stays bounded.
