@@ -25,14 +25,23 @@ _WHERE = {
     "FAMILIES": "families", "CycleGANConfig": "families", "GANConfig": "families",
     "Pix2PixConfig": "families", "StyleGAN2Config": "families", "VAEConfig": "families",
     "Sampler": "infer", "Translator": "infer",
+    "SuperResConfig": "families", "Upscaler": "infer",
     "evaluate": "metrics",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from .api import Run, export, load, train, write_model_card
     from .config import PRESETS, Config, RunConfig
-    from .families import FAMILIES, CycleGANConfig, GANConfig, Pix2PixConfig, StyleGAN2Config, VAEConfig
-    from .infer import Sampler, Translator
+    from .families import (
+        FAMILIES,
+        CycleGANConfig,
+        GANConfig,
+        Pix2PixConfig,
+        StyleGAN2Config,
+        SuperResConfig,
+        VAEConfig,
+    )
+    from .infer import Sampler, Translator, Upscaler
     from .metrics import evaluate
 
 
@@ -51,5 +60,5 @@ def __dir__() -> list[str]:
 
 __all__ = ["FAMILIES", "PRESETS", "Config", "CycleGANConfig", "GANConfig", "GanforgeError",
            "Pix2PixConfig", "Run", "RunConfig", "Sampler", "StyleGAN2Config", "Translator", "VAEConfig",
-           "__version__",
+           "SuperResConfig", "Upscaler", "__version__",
            "evaluate", "export", "load", "train", "write_model_card"]

@@ -11,7 +11,7 @@ from PIL import Image
 from .config import Config, resolve, resume_config
 from .data import DATASETS, PAIRSETS
 from .errors import GanforgeError
-from .infer import Inference, Sampler, Translator
+from .infer import Inference, Sampler, Translator, Upscaler
 from .infer import load as _load
 from .rundir import RunDir
 from .training.loop import train_run
@@ -46,6 +46,8 @@ class Run:
     @property
     def sampler(self) -> Sampler:
         m = self.model
+        if isinstance(m, Upscaler):
+            raise GanforgeError(f"{self.path}: a super-resolution run; use .upscaler (or .upscale)")
         if not isinstance(m, Sampler):
             raise GanforgeError(f"{self.path}: a translation run; use .translator (or .translate)")
         return m
@@ -56,6 +58,17 @@ class Run:
         if not isinstance(m, Translator):
             raise GanforgeError(f"{self.path}: a run that generates images; use .generate")
         return m
+
+    @property
+    def upscaler(self) -> Upscaler:
+        m = self.model
+        if not isinstance(m, Upscaler):
+            raise GanforgeError(f"{self.path}: not a super-resolution run")
+        return m
+
+    def upscale(self, images: Any, tile: int | None = 256, overlap: int = 32) -> Any:
+        """Upscaled images (tensor in [0, 1] or PIL); see :meth:`Upscaler.upscale`."""
+        return self.upscaler.upscale(images, tile, overlap)
 
     def generate(self, n: int, seed: int = 0, pil: bool = False,
                  label: int | str | list | None = None) -> torch.Tensor | list[Image.Image]:
@@ -130,8 +143,9 @@ def train(
 
 def load(run_dir: str | Path, device: str = "auto") -> Inference:
     """The inference object of a run, its ``best/``, or any model folder, rebuilt from its
-    model files with no flags: a :class:`Sampler` (``.generate(n, seed=...)``) or, for a
-    cyclegan/pix2pix run, a :class:`Translator` (``.translate(images, direction="a2b")``)."""
+    model files with no flags: a :class:`Sampler` (``.generate(n, seed=...)``), for a
+    cyclegan/pix2pix run a :class:`Translator` (``.translate(images, direction="a2b")``), for a
+    superres run an :class:`Upscaler` (``.upscale(image)``)."""
     return _load(run_dir, device)
 
 

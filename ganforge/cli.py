@@ -156,6 +156,16 @@ examples:
   ganforge train pix2pix --pairs facades/ --size 256 --out runs/facades
 """
 
+UPSCALE_HELP = """\
+examples:
+  ganforge train faces-sr4x --data faces/ --out runs/sr4x    # learn x4 from any folder of images
+  ganforge upscale runs/sr4x photo.jpg --out big/             # one image, x4
+  ganforge upscale runs/sr4x photos/ --out big/ --tile 128    # a folder, names kept, tiled
+  ganforge upscale runs/sr4x photos/ --out big/ --model psnr  # the L1 warm-up model (no GAN texture)
+
+Any size goes in; each image comes out scale times larger. Large images are upscaled in tiles
+of --tile input pixels with --overlap pixels of context around each, so memory stays bounded.
+"""
 
 EVAL_HELP = """\
 examples:
@@ -503,6 +513,23 @@ def build_parser() -> argparse.ArgumentParser:
                     "$OMP_NUM_THREADS, else the usable cores)")
     tr.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
 
+    up = sub.add_parser("upscale", help="upscale an image or a folder with a superres run",
+                        epilog=UPSCALE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    up.add_argument("run", type=Path, metavar="RUN", help="superres run folder (or its best/)")
+    up.add_argument("input", type=Path, metavar="INPUT", help="an image file, a folder of images "
+                    "(searched recursively) or a .zip of images")
+    up.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder; file "
+                    "names and sub-folders are kept")
+    up.add_argument("--tile", type=_nonneg, default=256, metavar="PX", help="input pixels per tile "
+                    "side (default 256; 0: whole images at once)")
+    up.add_argument("--overlap", type=_nonneg, default=32, metavar="PX", help="input pixels of "
+                    "context around each tile (default 32)")
+    up.add_argument("--model", default="generator", choices=("generator", "psnr"), help="generator "
+                    "(default: the GAN model) or psnr (the model at the end of the L1 warm-up)")
+    up.add_argument("--strict", action="store_true", help="refuse unreadable files instead of "
+                    "skipping them")
+    _device_flags(up)
+
     dm = sub.add_parser("demo", help="train a small DCGAN on bundled MNIST digits (no download)",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         epilog="example:\n  ganforge demo --out runs/demo\n")
@@ -713,8 +740,9 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     from .infer import Sampler
 
     if not isinstance(s, Sampler):
-        raise GanforgeError(f"{a.run}: a translation model (it turns images into images); use "
-                            f"ganforge translate {a.run} INPUT --out DIR")
+        verb = "upscale" if type(s).__name__ == "Upscaler" else "translate"
+        raise GanforgeError(f"{a.run}: a model that turns images into images; use "
+                            f"ganforge {verb} {a.run} INPUT --out DIR")
     label = a.label
     if label is not None:
         s.label(label)  # an unknown class or an unconditional run: one line, before any image
@@ -838,6 +866,9 @@ def _cmd_translate(a: argparse.Namespace) -> int:
     check_writable(a.out / "x", "--out")  # before the model is loaded
     torch.set_num_threads(choose_threads(a.threads)[0])  # as training chooses them
     t = load(a.run, device=a.device)
+    if type(t).__name__ == "Upscaler":
+        raise GanforgeError(f"{a.run}: a super-resolution model; use ganforge upscale {a.run} INPUT "
+                            "--out DIR")
     if not isinstance(t, Translator):
         raise GanforgeError(f"{a.run}: a model that generates images, not one that translates them; "
                             "use ganforge generate")
@@ -845,6 +876,24 @@ def _cmd_translate(a: argparse.Namespace) -> int:
                                       progress=sys.stderr.isatty(), batch_size=a.batch_size,
                                       warn=lambda msg: print(msg, file=sys.stderr))
     print(f"translated {written} image{'s' if written != 1 else ''} ({a.direction}) into {a.out}"
+          + (f"; skipped {len(bad)} unreadable file{'s' if len(bad) != 1 else ''}" if bad else ""))
+    return 0
+
+
+def _cmd_upscale(a: argparse.Namespace) -> int:
+    from .api import load
+    from .infer import Upscaler
+    from .serialization import check_writable
+
+    check_writable(a.out / "x", "--out")  # before the model is loaded
+    _use_threads(a.threads)
+    up = load(a.run, device=a.device)
+    if not isinstance(up, Upscaler):
+        raise GanforgeError(f"{a.run}: not a super-resolution run; use ganforge generate or translate")
+    written, bad = up.upscale_folder(a.input, a.out, a.tile, a.overlap, a.model, strict=a.strict,
+                                     progress=sys.stderr.isatty(),
+                                     warn=lambda msg: print(msg, file=sys.stderr))
+    print(f"upscaled {written} image{'s' if written != 1 else ''} x{up.scale} into {a.out}"
           + (f"; skipped {len(bad)} unreadable file{'s' if len(bad) != 1 else ''}" if bad else ""))
     return 0
 
@@ -1097,6 +1146,7 @@ def _main(argv: list[str] | None) -> int:
         parser.print_help()
         return 2
     handler = {"train": _cmd_train, "generate": _cmd_generate, "translate": _cmd_translate,
+               "upscale": _cmd_upscale,
                "demo": _cmd_demo, "mix": _cmd_mix, "project": _cmd_project,
                "eval": _cmd_eval, "data": _cmd_data, "serve": _cmd_serve,
                "export": _cmd_export, "inspect": _cmd_inspect}[a.command]

@@ -84,6 +84,18 @@ def g_rp_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return F.softplus(real - fake).mean()
 
 
+def d_ragan_loss(real: torch.Tensor, fake: torch.Tensor, *_: Target) -> torch.Tensor:
+    """Relativistic average (Jolicoeur-Martineau 2018; ESRGAN, Wang et al. 2018 eq. 1-2): D
+    judges each real as more real than the average fake, and each fake as less real than the
+    average real: BCE(D(x) - E[D(G)], 1) and BCE(D(G) - E[D(x)], 0), averaged."""
+    return 0.5 * (F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean())
+
+
+def g_ragan_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The generator's side of the relativistic average loss: the same two terms, roles swapped."""
+    return 0.5 * (F.softplus(real - fake.mean()).mean() + F.softplus(-(fake - real.mean())).mean())
+
+
 @dataclass(frozen=True)
 class GANLoss:
     """One adversarial objective. ``targets``: whether D's loss takes (smoothed, noisy) targets;
@@ -109,6 +121,8 @@ LOSSES.register("wasserstein")(GANLoss(d_wasserstein_loss, g_wasserstein_loss, F
 LOSSES.register("hinge")(GANLoss(d_hinge_loss, g_hinge_loss, False, False, "hinge (SNGAN, BigGAN)"))
 LOSSES.register("rpgan")(GANLoss(d_rp_loss, g_rp_loss, False, False,
                                  "relativistic pairing (R3GAN); use with --r1 and --r2", True))
+LOSSES.register("ragan")(GANLoss(d_ragan_loss, g_ragan_loss, False, False,
+                                 "relativistic average (ESRGAN's)", True))
 
 
 def smooth_targets(n: int, real: bool, smoothing: float, noise: float, device: torch.device,

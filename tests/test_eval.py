@@ -139,7 +139,7 @@ def test_extractor_registry_is_open_and_names_unknowns(image_folder):
     from ganforge.metrics import EXTRACTORS
     from ganforge.metrics.features import Extractor
 
-    with pytest.raises(GanforgeError, match="known: digits, inception, pixels"):
+    with pytest.raises(GanforgeError, match="known: detail, digits, inception, pixels"):
         get_extractor("vgg")
 
     class Corners(torch.nn.Module):

@@ -40,6 +40,10 @@ TINY = {
     # ADA's p moves every step, so its resume is checked too.
     "stylegan2": dict(width=8, z_dim=8, map_layers=1, r1_every=2, pl_every=2, ema_kimg=0.01,
                       ada_interval=1, ada_kimg=0.1, ada_target=0.01),
+    # Pairs made on the fly with Real-ESRGAN's random degradations; the L1 warm-up ends at step
+    # 2, so both phases and the PSNR-model copy resume. It trains on one folder of 27 images
+    # (domain A below): 25 after every 10th is held out -> 3 steps of 8 an epoch, as the others.
+    "superres": dict(width=4, blocks=1, d_width=4, warmup_steps=2, ema=0.9, degradation="realesrgan"),
 }
 TWO_DOMAINS = {"cyclegan", "pix2pix"}
 
@@ -60,6 +64,8 @@ def image_folder(image_folder, tmp_path):
 
 def tiny(family: str, data, **kw):
     where = dict(data=str(data))
+    if family == "superres":
+        where = dict(data=str(data.parent / "domains" / "A"))
     if family in TWO_DOMAINS:
         root = data.parent / "domains"
         where = dict(data=str(root / "A"), data_b=str(root / "B"))
@@ -101,6 +107,12 @@ def test_load_with_no_flags_redraws_the_preview(family, image_folder, tmp_path):
     if family in TWO_DOMAINS:  # a translator's preview translates the held-out images
         pair = load_domains(cfg.run.data, cfg.run.data_b, FAMILIES.get(family).data == "paired", 16)
         inputs = (pair.held, pair.held_targets)
+    if family == "superres":  # an upscaler's preview upscales the held-out low-resolution copies
+        from ganforge.data.kinds import DataSpec, open_data
+
+        fam = FAMILIES.get(family)
+        spec = DataSpec(cfg.run.data, 16, seed=cfg.run.seed, quiet=True)
+        inputs = open_data(fam.data_kind(cfg.model), spec, torch.device("cpu"), fam.derive).preview_inputs
     grid = ganforge.load(run, device="cpu").preview(cfg.run.grid_n, cfg.run.seed, inputs)
     with Image.open(run / "samples" / "epoch_0001.png") as im:
         # The file is the grid with a caption strip below it (step and epoch): the grid part is
@@ -195,7 +207,11 @@ def onnx_vs_torch(path, model, direction="a2b"):
     names = [i.name for i in sess.get_inputs()]
     diffs = []
     for n in (1, 3):
-        if isinstance(model, ganforge.Translator):
+        if isinstance(model, ganforge.Upscaler):  # at its low-resolution training size
+            side = sess.get_inputs()[0].shape[2]
+            x = torch.rand(n, model.channels, side, side, generator=torch.Generator().manual_seed(n))
+            feed, want = {"image": x.numpy()}, model.upscale(x, tile=None)
+        elif isinstance(model, ganforge.Translator):
             g = torch.Generator().manual_seed(n)
             x = torch.rand(n, model.channels, model.size, model.size, generator=g)
             feed, want = {"image": x.numpy()}, model.translate(x, direction)
@@ -232,11 +248,12 @@ def test_onnx_export_matches_torch(family, image_folder, tmp_path):
         direction = e.path.stem.split("-")[-1]
         diff, names = onnx_vs_torch(e.path, model, direction)
         assert diff < 1e-4 and max(e.max_abs_diff.values()) < 1e-4
-        assert names == {"stylegan2": ["z", "psi"], "cyclegan": ["image"],
+        assert names == {"stylegan2": ["z", "psi"], "cyclegan": ["image"], "superres": ["image"],
                          "pix2pix": ["image"]}.get(family, ["z"])
         m = onnx.load(str(e.path))
         meta = {p.key: p.value for p in m.metadata_props}
         assert meta["family"] == family and meta["synthetic"] == "true" and meta["run"] == "r"
-        assert meta["value_range"] == "[0, 1]" and meta["image_size"] == "16x16"
+        assert meta["value_range"] == "[0, 1]"
+        assert meta["output_size" if family == "superres" else "image_size"] == "16x16"
         # StyleGAN2's per-layer noise is a fixed buffer in eval mode: constants, never drawn
         assert not [n.op_type for n in m.graph.node if n.op_type.startswith("Random")]

@@ -78,7 +78,7 @@ def test_help_shows_defaults_choices_and_families(cli):
     assert "--update {alternating,simultaneous}" in out and "(default: 'alternating')" in out
     assert "--betas B1 B2 [every family] Adam betas" in out
     assert "--sn, --no-sn" in out and "--no-guard" in out and "--no-jitter" in out
-    assert "--loss {bce,hinge,ls,minimax,rpgan,wasserstein}" in out and "hinge (SNGAN, BigGAN)" in out
+    assert "--loss {bce,hinge,ls,minimax,ragan,rpgan,wasserstein}" in out and "hinge (SNGAN, BigGAN)" in out
     for fam in FAMILIES.names():
         assert f"{fam} family: " in out  # one group per family
     assert out.count("--width N") == 1  # a shared flag appears once
@@ -98,7 +98,7 @@ def test_preset_help_shows_only_its_family_with_its_values(cli):
     (["--update", "x"], "argument --update: invalid choice: 'x' (choose from 'alternating', "
                         "'simultaneous')"),
     (["--d-norm", "group"], "'auto', 'batch', 'none'"),
-    (["--loss", "wgan"], "'bce', 'hinge', 'ls', 'minimax', 'rpgan', 'wasserstein'"),
+    (["--loss", "wgan"], "'bce', 'hinge', 'ls', 'minimax', 'ragan', 'rpgan', 'wasserstein'"),
     (["--precision", "fp16"], "'fp32', 'bf16'"),
     (["--channels", "2"], "invalid choice: 2"),
     (["--betas", "0.5"], "--betas: expected 2 arguments"),
@@ -141,7 +141,8 @@ def test_a_setting_of_another_family_from_python_names_the_family():
         ganforge.train("mnist-fast", d_width=4)
     msg = str(e.value)
     assert "\n" not in msg
-    assert msg.startswith("unknown setting d_width (a setting of cyclegan, pix2pix) for the gan family")
+    assert msg.startswith("unknown setting d_width (a setting of cyclegan, pix2pix, superres) for the gan "
+                          "family")
     assert "lambda_cycle" not in msg and "checkpoint_minutes" not in msg  # not all 46 names
     with pytest.raises(GanforgeError, match=r"unknown setting bacth_size \(did you mean batch_size\?\)"):
         resolve("mnist-fast", bacth_size=8)

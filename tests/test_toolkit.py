@@ -56,7 +56,8 @@ def test_each_loss_matches_hand_computed_values(name, want_d, want_g):
 
 def test_unknown_loss_lists_the_known_ones():
     with pytest.raises(GanforgeError,
-                       match="unknown loss 'wgan'; known: bce, hinge, ls, minimax, rpgan, wasserstein"):
+                       match="unknown loss 'wgan'; known: bce, hinge, ls, minimax, ragan, rpgan, "
+                             "wasserstein"):
         resolve("mnist-fast", loss="wgan")
 
 

@@ -6,7 +6,7 @@ are ``typed.setting``s -- they become its ``ganforge train`` flags --, a class t
 it passes the family contract test (tests/test_families.py).
 """
 
-from . import cyclegan, gan, pix2pix, stylegan2, vae  # noqa: F401  (registers the families)
+from . import cyclegan, gan, pix2pix, stylegan2, superres, vae  # noqa: F401  (registers the families)
 from .base import (
     FAMILIES,
     PRESETS,
@@ -25,8 +25,10 @@ from .cyclegan import CycleGANConfig
 from .gan import GANConfig
 from .pix2pix import Pix2PixConfig
 from .stylegan2 import StyleGAN2Config
+from .superres import SuperResConfig
 from .vae import VAEConfig
 
 __all__ = ["FAMILIES", "PRESETS", "Batch", "CycleGANConfig", "DataInfo", "Export", "Family",
-           "GANConfig", "Pix2PixConfig", "Preset", "Reason", "Recipe", "StyleGAN2Config", "VAEConfig",
+           "GANConfig", "Pix2PixConfig", "Preset", "Reason", "Recipe", "StyleGAN2Config",
+           "SuperResConfig", "VAEConfig",
            "ema_update", "lower_lr", "make_ema"]

@@ -36,7 +36,7 @@ class Export:
     ``b2a``). ``info``: what inference needs besides the nets (a sampler's ``z_dim``).
     """
 
-    kind: Literal["sample", "translate"]
+    kind: Literal["sample", "translate", "upscale"]
     nets: dict[str, tuple[nn.Module, NetSpec]]
     uses: dict[str, str]
     info: dict[str, Any] = field(default_factory=dict)

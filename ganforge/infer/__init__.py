@@ -2,8 +2,8 @@
 
 ``load(path)`` reads a model folder (a run folder, its ``best/``, or any folder written by
 ``serialization.save_model``) and returns the object its ``kind`` names: a :class:`Sampler`
-for ``sample``, a :class:`Translator` for ``translate``. A bare ``generator.safetensors`` file
-works too.
+for ``sample``, a :class:`Translator` for ``translate``, an :class:`Upscaler` for ``upscale``.
+A bare ``generator.safetensors`` file works too.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from ..provenance import weights_sha256
 from ..serialization import load_network, read_model
 from .sampler import Sampler, latents, render, slerp
 from .translator import Translator
+from .upscaler import Upscaler
 
-KINDS = ("sample", "translate")
-Inference = Sampler | Translator
+KINDS = ("sample", "translate", "upscale")
+Inference = Sampler | Translator | Upscaler
 
 
 def load(path: str | Path, device: str = "auto") -> Inference:
@@ -71,6 +72,10 @@ def build(kind: str, nets: dict[str, nn.Module], info: dict, device: torch.devic
             raise GanforgeError(f"{where}: model.json names no size/channels; the folder is damaged")
         return Translator(nets, int(info["size"]), int(info["channels"]), device,
                           tuple(info.get("domains") or ("A", "B")))
+    if kind == "upscale":
+        if "scale" not in info or "channels" not in info:
+            raise GanforgeError(f"{where}: model.json names no scale/channels; the folder is damaged")
+        return Upscaler(nets, int(info["scale"]), int(info["channels"]), device, int(info.get("size", 0)))
     raise _unknown_kind(kind, where)
 
 
@@ -85,5 +90,5 @@ def _unknown_kind(kind: str, where: str) -> GanforgeError:
                          f"{', '.join(KINDS)})")
 
 
-__all__ = ["KINDS", "Inference", "Sampler", "Translator", "build", "from_export", "latents", "load",
-           "render", "slerp"]
+__all__ = ["KINDS", "Inference", "Sampler", "Translator", "Upscaler", "build", "from_export", "latents",
+           "load", "render", "slerp"]

@@ -3,7 +3,9 @@
 A :class:`Sampler` exports as ``z`` (N, z_dim) [+ ``label`` (N,) int64 for a class-conditional
 generator] [+ ``psi`` (1,) for StyleGAN2] -> ``image`` (N, C, H, W) in [0, 1]; a
 :class:`Translator` as ``image`` (N, C, S, S) in [0, 1] at the run's size -> ``translated`` in
-[0, 1], one file per direction. The [-1, 1] -> [0, 1] mapping and the clamp are inside the
+[0, 1], one file per direction; an :class:`Upscaler` as ``image`` (N, C, s, s) at its training
+low-resolution size -> ``upscaled`` (N, C, s*scale, s*scale) (larger images: tile them, as
+``upscale`` does). The [-1, 1] -> [0, 1] mapping and the clamp are inside the
 graph, the batch axis is dynamic, and the file carries metadata (ganforge version, family, run,
 ``synthetic: true``, size, channels, value range).
 
@@ -36,6 +38,7 @@ from ..errors import GanforgeError
 from ..serialization import atomic_write
 from .sampler import Sampler, latents
 from .translator import Translator
+from .upscaler import Upscaler
 
 TOLERANCE = 1e-4  # the largest |ONNX - PyTorch| pixel difference an export may keep
 
@@ -95,16 +98,19 @@ class Exported:
         return f"wrote {self.path}: {sig(self.inputs)} -> {sig(self.outputs)}; {checked}"
 
 
-def _cpu_copy(model: Sampler | Translator) -> Sampler | Translator:
+def _cpu_copy(model: Sampler | Translator | Upscaler) -> Sampler | Translator | Upscaler:
     """The model as float32 on the CPU, for the graph and for the reference it is checked
     against (a GPU's TF32 convolutions would differ from any CPU runtime by more than 1e-4)."""
     if isinstance(model, Sampler):
         return Sampler(copy.deepcopy(model.net).float(), model.z_dim, "cpu", model.classes)
+    if isinstance(model, Upscaler):
+        return Upscaler({r: copy.deepcopy(n).float() for r, n in model.nets.items()}, model.scale,
+                        model.channels, "cpu", model.size)
     return Translator({d: copy.deepcopy(n).float() for d, n in model.nets.items()}, model.size,
                       model.channels, "cpu", model.domains)
 
 
-def _graph(model: Sampler | Translator, direction: str) -> tuple[nn.Module, dict[str, Any]]:
+def _graph(model: Sampler | Translator | Upscaler, direction: str) -> tuple[nn.Module, dict[str, Any]]:
     """The export module (a CPU float copy: the caller's model is left as it was) and its
     description: input names, example inputs, and the metadata that depends on the model."""
     if isinstance(model, Sampler):
@@ -129,6 +135,14 @@ def _graph(model: Sampler | Translator, direction: str) -> tuple[nn.Module, dict
         if truncatable:
             info["psi"] = "input psi (1,): truncation, 1 = none, 0 = the average image"
         return graph, {"names": names, "example": example, "info": info, "out": "image"}
+    if isinstance(model, Upscaler):  # the published (GAN) generator; tiling stays outside
+        net = copy.deepcopy(model._net("generator")).float().cpu().eval()
+        side = _low_res_side(model)
+        info = {"kind": "upscale", "scale": str(model.scale), "image_size": f"{side}x{side}",
+                "output_size": f"{side * model.scale}x{side * model.scale}",
+                "channels": str(model.channels)}
+        return TranslateGraph(net).eval(), {"names": ["image"], "info": info, "out": "upscaled",
+                                            "example": [torch.rand(2, model.channels, side, side)]}
     net = copy.deepcopy(model._net(direction)).float().cpu().eval()
     example = [torch.rand(2, model.channels, model.size, model.size)]
     info = {"kind": "translate", "direction": direction, "image_size": f"{model.size}x{model.size}",
@@ -137,7 +151,7 @@ def _graph(model: Sampler | Translator, direction: str) -> tuple[nn.Module, dict
                                         "out": "translated"}
 
 
-def _reference(model: Sampler | Translator, direction: str, n: int, seed: int
+def _reference(model: Sampler | Translator | Upscaler, direction: str, n: int, seed: int
                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The graph's inputs for ``n`` images and what the inference object itself makes of them."""
     if isinstance(model, Sampler):
@@ -154,8 +168,16 @@ def _reference(model: Sampler | Translator, direction: str, n: int, seed: int
         else:
             want = model.from_latents(z)
         return feed, want.numpy()
-    x = torch.rand(n, model.channels, model.size, model.size, generator=torch.Generator().manual_seed(seed))
-    return {"image": x.numpy()}, model.run(x, direction).clamp(0, 1).numpy()
+    side = _low_res_side(model) if isinstance(model, Upscaler) else model.size
+    x = torch.rand(n, model.channels, side, side, generator=torch.Generator().manual_seed(seed))
+    role = "generator" if isinstance(model, Upscaler) else direction
+    return {"image": x.numpy()}, model.run(x, role).clamp(0, 1).numpy()
+
+
+def _low_res_side(model: Upscaler) -> int:
+    """The input side an upscaler's graph takes: its training low-resolution size (the graph's
+    height and width are fixed; larger images are tiled by the caller, as `upscale` does)."""
+    return model.size // model.scale if model.size else 32
 
 
 def session(path: str | Path, threads: int = 0) -> Any:
@@ -168,7 +190,7 @@ def session(path: str | Path, threads: int = 0) -> Any:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def export_onnx(model: Sampler | Translator, out: str | Path, direction: str = "a2b",
+def export_onnx(model: Sampler | Translator | Upscaler, out: str | Path, direction: str = "a2b",
                 metadata: dict[str, str] | None = None, opset: int | None = None,
                 check: bool = True) -> Exported:
     """Write ``model`` as an ONNX file at ``out`` and check it with onnxruntime.
@@ -188,8 +210,9 @@ def export_onnx(model: Sampler | Translator, out: str | Path, direction: str = "
     need_onnx()
     import onnx
 
-    if not isinstance(model, (Sampler, Translator)):
-        raise GanforgeError(f"cannot export a {type(model).__name__}: a Sampler or a Translator only")
+    if not isinstance(model, (Sampler, Translator, Upscaler)):
+        raise GanforgeError(f"cannot export a {type(model).__name__}: a Sampler, Translator or "
+                            "Upscaler only")
     out = Path(out)
     if isinstance(model, Translator):
         model._net(direction)  # a bad or missing direction: one line, before any copy
@@ -255,7 +278,7 @@ def _quiet() -> Any:
         logger.setLevel(level)
 
 
-def _check(path: Path, model: Sampler | Translator, direction: str) -> dict[int, float]:
+def _check(path: Path, model: Sampler | Translator | Upscaler, direction: str) -> dict[int, float]:
     """max |onnxruntime - PyTorch| over every pixel, at batch 1 and at batch 3."""
     sess = session(path, torch.get_num_threads())
     diffs = {}

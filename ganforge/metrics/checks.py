@@ -199,3 +199,60 @@ CHECKS.register("domain")(Check(
 CHECKS.register("l1_to_truth")(Check(
     _l1_to_truth, kinds=("translation",), datasets=("mnist2color",),
     rows=(real_row("l1_to_truth", "L1 to the right answer", ".4f", "(input as is)"),)))
+
+
+# ---- a super-resolution run: beside bicubic on the same images ---------------------------------
+FIDELITY = (("psnr", "PSNR RGB (dB)", ".2f"), ("ssim", "SSIM RGB", ".4f"), ("psnr_y", "PSNR Y (dB)", ".2f"),
+            ("ssim_y", "SSIM Y", ".4f"))
+MODELS = (("", "GAN model"), ("_warmup", "warm-up (L1) model"))
+
+
+def _beside_bicubic(s: Scored) -> dict[str, Any]:
+    """PSNR and SSIM (RGB and Y, ``scale`` pixels of border cropped, both sets rounded to 8 bits)
+    of the upscaled held-out images against their originals, for the GAN model, the warm-up
+    model where the run has one, and bicubic upscaling of the same inputs; and the FID and KID
+    of the bicubic and warm-up images against the same real half the model was compared with."""
+    from ..models.superres import bicubic_up
+    from .fidelity import fidelity
+
+    src, n, seed = s.source, s.sets.n, s.seed
+    model, scale = src.model, src.model.scale
+    s.say(f"checking fidelity: PSNR/SSIM of {n} upscaled images against their originals, beside bicubic")
+    bicubic = bicubic_up(src.low, scale).clamp(0, 1)
+    outs = {"": s.sets.fake, "_warmup": model.run(src.low, "psnr") if "psnr" in model.roles else None}
+    if min(src.high.shape[-2:]) - 2 * scale < 11:
+        s.say("skipping fidelity: the images are under 11 px after the border crop (SSIM's window)")
+        return {}
+    base = fidelity(bicubic, src.high, scale)
+    out: dict[str, Any] = {}
+    for suffix, images in outs.items():
+        if images is None:
+            continue
+        for key, value in fidelity(images, src.high, scale).items():
+            out[key + suffix] = {"value": value, "bicubic": base[key], "n": n, "crop": scale}
+    real_a, _ = s.ext(s.sets.real[torch.from_numpy(s.splits[0][:n])].float() / 255)
+    for suffix, images in (("_bicubic", bicubic), ("_warmup", outs["_warmup"])):
+        if images is None:
+            continue
+        feats, _ = s.ext(to_channels(images, s.sets.real.shape[1]))
+        out["fid" + suffix] = {"value": stats.fid_from_features(feats, real_a), "n": n}
+        out["kid" + suffix] = {"value": stats.kid(feats, real_a, seed=seed)[0], "n": n}
+    return out
+
+
+def _vs_bicubic(fmt: str) -> Callable[[dict[str, Any]], tuple[str, str]]:
+    return lambda e: (f"{e['value']:{fmt}}", f"{e['bicubic']:{fmt}} (bicubic)")
+
+
+def _same_floor(fmt: str) -> Callable[[dict[str, Any]], tuple[str, str]]:
+    return lambda e: (f"{e['value']:{fmt}}", "(the floor above)")
+
+
+CHECKS.register("fidelity")(Check(
+    _beside_bicubic, kinds=("superres",),
+    rows=(Row("fid_bicubic", "FID, bicubic", _same_floor(".4g")),
+          Row("fid_warmup", "FID, warm-up (L1) model", _same_floor(".4g")),
+          Row("kid_bicubic", "KID, bicubic", _same_floor(".4g")),
+          Row("kid_warmup", "KID, warm-up (L1) model", _same_floor(".4g")),
+          *(Row(key + suffix, f"{label}, {who}", _vs_bicubic(fmt))
+            for suffix, who in MODELS for key, label, fmt in FIDELITY))))

@@ -226,7 +226,7 @@ def evaluate(
 
     # What is scored, with what, and which checks: all settled before any image is made or loaded.
     source = open_source(run, fake, real, size, device)
-    ext, why = choose_extractor(features, source.dataset, feature_weights)
+    ext, why = choose_extractor(features, source.dataset, feature_weights, source.auto_features)
     say(f"features: {ext.name} ({why})")
     names, notes, skipped = _plan_metrics(asked or list(source.default_metrics), explicit, ext, say)
     check_names = pick_checks(source, checks)

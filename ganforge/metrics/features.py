@@ -1,4 +1,5 @@
-"""Feature extractors for the metrics: `digits`, `inception`, `pixels`, or any ``nn.Module``."""
+"""Feature extractors for the metrics: `digits`, `inception`, `pixels`, `detail`, or any
+``nn.Module``."""
 
 from __future__ import annotations
 
@@ -101,6 +102,42 @@ def pixels_extractor(size: int = 32) -> Extractor:
     return Extractor("pixels", size, None, _Pixels(), f"pixels-{size}")
 
 
+class _Detail(nn.Module):
+    """Detail statistics: at ``levels`` scales of a Laplacian pyramid, the log energy of each
+    channel's detail layer (the image minus its Gaussian blur, sigma 1) in each cell of a
+    ``grid`` x ``grid`` partition of the image: C * levels * grid^2 numbers (144 for RGB).
+
+    Few dimensions on purpose: FID on raw high-pass pixels (thousands of dimensions, hundreds of
+    images) is ruled by its bias -- a blurred set with near-zero detail variance scores *below*
+    the real/real floor there (measured on CelebA: 14.9 vs 19.9). Energies per region and scale
+    keep what blur changes (how much fine detail, where) in a space the sample covers."""
+
+    def __init__(self, levels: int = 3, grid: int = 4, sigma: float = 1.0) -> None:
+        super().__init__()
+        r = torch.arange(7, dtype=torch.float32) - 3
+        g = torch.exp(-(r**2) / (2 * sigma**2))
+        self.register_buffer("kernel", (g[:, None] * g[None, :] / g.sum() ** 2)[None, None])
+        self.levels, self.grid = levels, grid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        feats = []
+        for _ in range(self.levels):
+            blurred = F.conv2d(F.pad(x, (3, 3, 3, 3), mode="replicate"), self.kernel.expand(c, 1, 7, 7),
+                               groups=c)
+            energy = F.adaptive_avg_pool2d((x - blurred) ** 2, self.grid)
+            feats.append(torch.log(energy + 1e-8))
+            x = F.avg_pool2d(blurred, 2)
+        return torch.cat(feats, 1).flatten(1)
+
+
+def detail_extractor() -> Extractor:
+    """Detail statistics at the images' own size (:class:`_Detail`): what blur removes. Pixel
+    features (at 32 px) cannot tell a sharp image from a blurred one of the same content; these
+    can, which is what scoring super-resolution needs when no Inception weights are at hand."""
+    return Extractor("detail", None, None, _Detail(), "detail-l3-g4-s1")
+
+
 def inception_weights(path: str | Path | None = None) -> Path:
     """Where the FID Inception-v3 weights are: --feature-weights, $GANFORGE_INCEPTION_WEIGHTS,
     else the copy `ganforge data --fetch inception` downloaded."""
@@ -166,6 +203,7 @@ EXTRACTORS: Registry = Registry("feature extractor")
 EXTRACTORS.register("digits")(lambda weights=None: digits_extractor())
 EXTRACTORS.register("pixels")(lambda weights=None: pixels_extractor())
 EXTRACTORS.register("inception")(lambda weights=None: inception_extractor(weights))
+EXTRACTORS.register("detail")(lambda weights=None: detail_extractor())
 
 
 def get_extractor(features: str | nn.Module, weights: str | Path | None = None) -> Extractor:
@@ -182,11 +220,13 @@ DIGIT_SETS = ("mnist-mini", "mnist")
 
 
 def choose_extractor(features: str | nn.Module, data: str = "",
-                     weights: str | Path | None = None) -> tuple[Extractor, str]:
+                     weights: str | Path | None = None,
+                     prefer: tuple[str, str] | None = None) -> tuple[Extractor, str]:
     """The extractor for ``features`` and a few words on why it was chosen.
 
     ``auto``: `digits` for a registered digit set only; otherwise `inception` when its weights
-    are configured; otherwise `pixels`. Any other grayscale data is not digits, and a digit
+    are configured; otherwise ``prefer`` (a source's (extractor, why): a super-resolution run
+    asks for `detail`), else `pixels`. Any other grayscale data is not digits, and a digit
     classifier would call every image one class.
     """
     if isinstance(features, nn.Module):
@@ -197,5 +237,7 @@ def choose_extractor(features: str | nn.Module, data: str = "",
         return EXTRACTORS.get("digits")(weights=None), f"auto: {data} is a digit set"
     if weights or os.environ.get(INCEPTION_ENV) or (data_dir() / "weights" / INCEPTION_FILE).is_file():
         return EXTRACTORS.get("inception")(weights=weights), "auto: Inception weights configured"
+    if prefer is not None:
+        return EXTRACTORS.get(prefer[0])(weights=None), f"auto: {prefer[1]}"
     return EXTRACTORS.get("pixels")(weights=None), ("auto: not a digit set and no Inception weights "
                                                     f"(set {INCEPTION_ENV} for Inception features)")

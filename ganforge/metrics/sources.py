@@ -1,5 +1,5 @@
-"""The three sources ``ganforge.evaluate`` scores: a sampling run, a translation run, a folder /
-zip / tensor of images. Each says what it is (``kinds``, ``dataset``: the checks are picked by
+"""The sources ``ganforge.evaluate`` scores: a sampling run, a translation run, a super-resolution
+run, a folder / zip / tensor of images. Each says what it is (``kinds``, ``dataset``: the checks are picked by
 them) and, once the metrics and extractor are settled, gives the images to score, the real images
 they are compared with and what the protocol says about both (``load`` -> :class:`Sets`).
 
@@ -39,6 +39,7 @@ class Source:
     dataset: str = ""
     size: int = 0
     default_metrics: tuple[str, ...] = DEFAULT_METRICS
+    auto_features: tuple[str, str] | None = None  # (extractor, why) for --features auto, or None
 
     def load(self, n: int, seed: int, say: Say) -> Sets:
         """The ``n`` images to score (fewer when the real set is small, said through ``say``)
@@ -55,13 +56,15 @@ def open_source(run: str | Path | None, fake: str | Path | torch.Tensor | None, 
     translation) or images (``fake``)."""
     if run is None:
         return ImageSource(fake, real, size)  # type: ignore[arg-type]
-    from ..infer import Translator, load
+    from ..infer import Translator, Upscaler, load
     from ..rundir import RunDir
 
     rd = RunDir.of(run)
     model = load(run, device)
     if isinstance(model, Translator):
         return TranslationSource(model, rd, real, size)
+    if isinstance(model, Upscaler):
+        return SuperResSource(model, rd, real, size)
     return SamplingSource(model, rd, run, real, size)
 
 
@@ -190,3 +193,56 @@ class TranslationSource(Source):
                                     f"spaced ({held_by})",
                      "real": f"{pair.name}: domain B ({pair.domains[1]}), training + held-out",
                      "real_images": len(real_b), "fake": str(self.rd.path)})
+
+
+class SuperResSource(Source):
+    """A super-resolution run: its upscaled copies of held-out low-resolution images (the run's
+    held-out images, degraded as in training from the run's seed; evenly spaced) against the
+    real high-resolution images of its data (training + held-out; the floor splits them). The
+    held-out pairs stay on the source for the ``fidelity`` check (``low``, ``high``)."""
+
+    kinds = frozenset({"superres"})
+    default_metrics = ("fid", "kid")
+    # Pixel features (32 px) see an upscaled image at about its input's size, where bicubic is
+    # as good as the original (measured: bicubic's pixel FID sat inside the real/real floor).
+    auto_features = ("detail", "a super-resolution run (pixels at 32 px cannot see sharpness; "
+                               "the detail layer can)")
+
+    def __init__(self, model: Any, rd: Any, real: str | Path | None, size: int | None) -> None:
+        if not rd.config_file.is_file():
+            raise GanforgeError(f"{rd.path}: a super-resolution model without its run folder; upscale "
+                                "your images with ganforge upscale and score them with --fake DIR --real DIR")
+        if real is not None:
+            raise GanforgeError("--real: a super-resolution run is scored against its own held-out "
+                                "high-resolution images; drop --real")
+        self.model, self.rd, self.cfg = model, rd, rd.config()
+        self.size = _check_size(size, self.cfg.run.size)
+        self.dataset = self.cfg.run.data
+        self.low: torch.Tensor | None = None  # the held-out inputs scored, float in [0, 1]
+        self.high: torch.Tensor | None = None  # their originals
+
+    def load(self, n: int, seed: int, say: Say) -> Sets:
+        from ..data.kinds import DataSpec, open_data
+        from ..families import FAMILIES
+
+        cfg, run = self.cfg, self.cfg.run
+        say(f"loading {run.data} and degrading its held-out images as training did")
+        family = FAMILIES.get(cfg.family)
+        spec = DataSpec(run.data, run.size, None, run.channels, run.fit, run.strict, run.cache, True,
+                        run.seed)
+        data = open_data(family.data_kind(cfg.model), spec, torch.device("cpu"), family.derive)
+        low, high = data.preview_inputs
+        real = data.images  # type: ignore[attr-defined]  # the derived kind's whole set, on the CPU
+        n_eff = min(n, len(low), len(real) // 2)
+        if n_eff < 2:
+            raise GanforgeError(f"{data.name}: {len(low)} held-out images; need at least 2")
+        if n_eff < n:
+            say(f"--n {n} capped at {n_eff}: the held-out images (or half of the real set)")
+        pick = torch.from_numpy(np.linspace(0, len(low) - 1, n_eff).round().astype(np.int64))
+        self.low, self.high = low[pick].float() / 255, high[pick].float() / 255
+        say(f"upscaling {n_eff} held-out images x{self.model.scale}")
+        return Sets(self.model.run(self.low), real.cpu(), n_eff,
+                    {"upscaled": f"x{self.model.scale} of {n_eff} held-out images, evenly spaced, "
+                                 f"degraded by {cfg.model.degradation} (seed {run.seed})",
+                     "real": f"{data.name}: the high-resolution images, training + held-out",
+                     "real_images": len(real), "fake": str(self.rd.path)})

@@ -20,6 +20,7 @@ from .facegan import KerasFaceDiscriminator, KerasFaceGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
 from .resnet import ResNetDiscriminator, ResNetGenerator
 from .stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+from .superres import RRDBNet, SRResNet, UNetDiscriminatorSN
 from .translation import PatchDiscriminator, ResNetTranslator, UNetTranslator
 from .vae import ConvEncoder
 
@@ -41,6 +42,9 @@ for _cls in (
     PatchDiscriminator,
     StyleGAN2Generator,
     StyleGAN2Discriminator,
+    SRResNet,
+    RRDBNet,
+    UNetDiscriminatorSN,
 ):
     NETWORKS.register(_cls.__name__)(_cls)
 
