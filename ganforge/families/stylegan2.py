@@ -129,6 +129,23 @@ class _Stats(nn.Module):
         self.register_buffer("ada_count", torch.zeros((), dtype=torch.float64))
 
 
+class _Scores(nn.Module):
+    """D over one batch, or over two apart (fakes and reals: minibatch-std groups must not mix
+    them) in one call. Training calls D through this, so under DDP the D phase is one forward
+    per backward, as DistributedDataParallel requires; it holds no weights of its own."""
+
+    def __init__(self, d: nn.Module) -> None:
+        super().__init__()
+        self.d = d
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor | None = None,
+                y: torch.Tensor | None = None) -> Any:
+        def score(x: torch.Tensor) -> torch.Tensor:
+            return self.d(x) if y is None else self.d(x, y)
+
+        return score(a) if b is None else (score(a), score(b))
+
+
 def lazy_adam(params: Any, lr: float, betas: tuple[float, float], every: int) -> torch.optim.Adam:
     """Adam for a network whose penalty runs every ``every`` steps (the paper's lazy
     regularization): learning rate times c and betas to the power c, c = every / (every + 1)."""
@@ -162,15 +179,18 @@ class StyleGAN2Recipe:
         pl_every = cfg.pl_every if cfg.pl_weight else 1
         self.opt_g = lazy_adam(self.G.parameters(), cfg.lr, cfg.betas, pl_every)
         self.opt_d = lazy_adam(self.D.parameters(), cfg.lr, cfg.betas, cfg.r1_every)
-        self.G_train, self.D_train = env.parallel(self.G), env.parallel(self.D)
+        self.G_train, self.D_train = env.parallel(self.G), env.parallel(_Scores(self.D))
         self.state = {"generator": self.G, "discriminator": self.D, "generator_ema": self.G_ema,
                       "opt_g": self.opt_g, "opt_d": self.opt_d, "stats": self.stats}
 
     # ---- pieces of the step ---------------------------------------------------------------
     def _d(self, x: torch.Tensor, y: torch.Tensor | None, net: nn.Module | None = None) -> torch.Tensor:
-        """D's logits for ``x`` (of classes ``y``) seen through the augmentation at the current p."""
+        """D's logits for ``x`` (of classes ``y``) seen through the augmentation at the current p;
+        ``net``: the raw D (no DDP: the G phases, whose D gradients are not wanted)."""
         x = ada_augment(x, float(self.stats.ada_p))
-        return (net or self.D_train)(x) if y is None else (net or self.D_train)(x, y)
+        if net is not None:
+            return net(x) if y is None else net(x, y)
+        return self.D_train(x, y=y)
 
     def _adapt(self, d_real: torch.Tensor, step: int, global_batch: int) -> None:
         """ADA: accumulate sign(D(real)); every ``ada_interval`` steps move p (all ranks alike)."""
@@ -191,6 +211,17 @@ class StyleGAN2Recipe:
                                       cfg.ada_interval * global_batch, cfg.ada_kimg))
             st.ada_signs.zero_()
             st.ada_count.zero_()
+
+    def _mean_over_ranks(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` averaged over the DDP processes (itself in one process): running statistics
+        that every process holds alike, so the one rank 0 saves is every process's."""
+        if not self.env.enabled:
+            return x
+        import torch.distributed as dist
+
+        x = x.float().clone()
+        dist.all_reduce(x)
+        return x / self.env.world
 
     def _mixing(self, n: int) -> dict[str, Any]:
         """Style mixing for one batch: a second latent and the layer it takes over from."""
@@ -254,7 +285,7 @@ class StyleGAN2Recipe:
                 img, ws = self.G_train(z, None if y is None else y[:pl_n], return_ws=True,
                                        **self._mixing(pl_n))
             lengths = path_lengths(img, ws)
-            self.stats.pl_mean.lerp_(lengths.mean().detach(), cfg.pl_decay)
+            self.stats.pl_mean.lerp_(self._mean_over_ranks(lengths.mean().detach()), cfg.pl_decay)
             pl = (lengths - self.stats.pl_mean).square().mean()
             self.opt_g.zero_grad(set_to_none=True)
             (pl * cfg.pl_weight * cfg.pl_every + img[:, 0, 0, 0].sum() * 0).backward()
@@ -267,7 +298,8 @@ class StyleGAN2Recipe:
         with torch.no_grad(), self.env.autocast():
             fake = self.G(torch.randn(n, cfg.z_dim, device=dev), y, **self._mixing(n))
         with self.env.autocast():
-            d_fake, d_real = self._d(fake, y), self._d(real, y)
+            p = float(self.stats.ada_p)
+            d_fake, d_real = self.D_train(ada_augment(fake, p), ada_augment(real, p), y=y)
             d_loss = self.loss.d(d_real, d_fake)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -281,17 +313,21 @@ class StyleGAN2Recipe:
         if gamma and step % cfg.r1_every == 0:
             real_in = real.detach().requires_grad_(True)
             with self.env.autocast():
-                r1 = r1_penalty(self._d(real_in, y), real_in)
+                logits = self._d(real_in, y)
+                r1 = r1_penalty(logits, real_in)
             self.opt_d.zero_grad(set_to_none=True)
-            (r1 * (gamma / 2) * cfg.r1_every).backward()
+            # + 0 * logits: D's last bias, which no input gradient depends on, gets its (zero)
+            # gradient too; DDP requires every parameter to get one (StyleGAN2-ADA does the same).
+            (r1 * (gamma / 2) * cfg.r1_every + logits.float().sum() * 0).backward()
             self.opt_d.step()
             out["r1"] = r1.detach()
         if cfg.r2_gamma and step % cfg.r1_every == 0:
             fake_in = fake.detach().requires_grad_(True)
             with self.env.autocast():
-                r2 = r1_penalty(self._d(fake_in, y), fake_in)
+                logits = self._d(fake_in, y)
+                r2 = r1_penalty(logits, fake_in)
             self.opt_d.zero_grad(set_to_none=True)
-            (r2 * (cfg.r2_gamma / 2) * cfg.r1_every).backward()
+            (r2 * (cfg.r2_gamma / 2) * cfg.r1_every + logits.float().sum() * 0).backward()
             self.opt_d.step()
             out["r2"] = r2.detach()
         return out

@@ -190,7 +190,7 @@ class MappingNetwork(nn.Module):
         w = self.net(z)
         if track:  # during training: the average w that truncation pulls towards
             with torch.no_grad():
-                self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+                self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))  # bf16: fp32
         return w
 
 
@@ -227,7 +227,7 @@ class StyleGAN2Generator(nn.Module):
         """One w per layer (N, num_ws, w_dim), truncated towards the average w by ``psi``."""
         w = self.mapping(z, labels, track=track)
         if psi != 1.0:
-            w = self.mapping.w_avg.lerp(w, psi)
+            w = self.mapping.w_avg.to(w.dtype).lerp(w, psi)
         return w[:, None].expand(-1, self.num_ws, -1)
 
     def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
