@@ -125,6 +125,7 @@ examples:
   ganforge generate runs/demo --n 64 --seed 0 --out grid.png
   ganforge generate runs/demo --n 500 --out-dir fakes/       # one PNG per image
   ganforge generate runs/demo --interpolate walk.gif         # a latent-space walk
+  ganforge generate runs/faces --interpolate w.gif --psi 0.7 # StyleGAN2: walks in W (--walk-space z: in z)
   ganforge generate runs/mnist-cgan --class 7 --n 64 --out sevens.png   # conditional runs
 """
 
@@ -457,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "1,5,9-12 (files seedSSSS.png), as StyleGAN's generate does")
     g.add_argument("--interpolate", type=Path, metavar="FILE", help="write a latent walk (.gif, "
                    ".webp, or .mp4 after pip install 'ganforge[video]') of at most 16 images")
+    g.add_argument("--walk-space", choices=("w", "z"), help="with --interpolate: walk in W (straight "
+                   "lines between the latents' ws; the default for StyleGAN2 runs, whose mapping "
+                   "network makes W) or in z (spherical; the default and only choice for others)")
     g.add_argument("--class", dest="label", metavar="C", help="class-conditional runs: draw this "
                    "class (its name or index); default: every class in turn")
     g.add_argument("--batch-size", type=_positive, default=256, metavar="B", help="images rendered at "
@@ -477,6 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     mx.add_argument("--styles", metavar="LIST", help="the layers each cell takes from its column's "
                     "seed (default: the coarse half: pose, face shape), e.g. 0-3")
     mx.add_argument("--psi", type=float, default=1.0, metavar="P", help="truncation (default 1: none)")
+    mx.add_argument("--class", dest="label", metavar="C", help="class-conditional runs: the class "
+                    "every seed is drawn as (its name or index; default: the first class)")
     mx.add_argument("--out", type=Path, required=True, metavar="FILE", help=".png, .jpg or .webp")
     _device_flags(mx)
 
@@ -726,6 +732,8 @@ def _cmd_generate(a: argparse.Namespace) -> int:
         image_format(out)
     if a.interpolate:
         check_animation_name(a.interpolate)
+    elif a.walk_space:
+        raise GanforgeError("--walk-space goes with --interpolate FILE")
     for flag, path in (("--out", out), ("--out-dir", a.out_dir and a.out_dir / "x"),
                        ("--interpolate", a.interpolate)):
         if path is not None:
@@ -747,6 +755,9 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     if label is not None:
         s.label(label)  # an unknown class or an unconditional run: one line, before any image
     s.truncate(a.psi)  # a generator without an average latent: one line, before any image
+    if a.walk_space and a.walk_space not in s.walk_spaces():  # one line, before any image
+        raise GanforgeError(f"--walk-space {a.walk_space}: this generator has no mapping network "
+                            "(no W; StyleGAN2 runs have one); drop it to walk in z")
     s.batch_size = a.batch_size
     s.watermark = a.watermark
     n = a.n or 64
@@ -761,7 +772,8 @@ def _cmd_generate(a: argparse.Namespace) -> int:
     if a.interpolate:
         if a.n is not None and a.n > 16:  # said only when the user asked for more
             print(f"--interpolate: a walk shows 16 of the --n {a.n} images", file=sys.stderr)
-        wrote.append(str(s.interpolate(a.interpolate, n=min(a.n or 16, 16), seed=a.seed, label=label)))
+        wrote.append(str(s.interpolate(a.interpolate, n=min(a.n or 16, 16), seed=a.seed, label=label,
+                                       space=a.walk_space)))
     if out is not None:
         wrote.append(str(s.save_grid(out, n, a.seed, label=label)))
     print("\n".join(wrote))
@@ -796,8 +808,10 @@ def _cmd_mix(a: argparse.Namespace) -> int:
     image_format(a.out)
     check_writable(a.out, "--out")
     s = _style_sampler(a)
-    save_image(mix_grid(s.net, rows, cols, styles, a.psi), a.out,
-               record(**s.provenance, kind="style mix", rows=a.rows, cols=a.cols, styles=a.styles, psi=a.psi))
+    label = None if a.label is None else s.label(a.label)  # a name -> its index; one line if unknown
+    save_image(mix_grid(s.net, rows, cols, styles, a.psi, label), a.out,
+               record(**s.provenance, kind="style mix", rows=a.rows, cols=a.cols, styles=a.styles, psi=a.psi,
+                      **{"class": None if label is None else s._class_name(label)}))
     print(a.out)
     return 0
 

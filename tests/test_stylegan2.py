@@ -3,6 +3,7 @@ step, bit-exact resume, load with no flags -- is in tests/test_families.py)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -348,3 +349,157 @@ def test_cli_style_tools_refuse_other_runs_in_one_line(cli, image_folder, tmp_pa
         p = cli(*args, check=False)
         assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert "average latent" in p.stderr or "style-based generator" in p.stderr
+
+
+
+def test_bf16_autocast_trains_finite_with_both_penalties(image_folder, tmp_path):
+    """--precision bf16 (CPU autocast): every phase runs, R1's and the path length's double
+    backward included, and the losses stay finite; the saved generator draws finite images."""
+    cfg = resolve("stylegan2", data=str(image_folder), size=16, batch_size=8, max_steps=3, grid_n=4,
+                  width=8, z_dim=8, map_layers=1, r1_every=2, pl_every=2, log_every=1, device="cpu",
+                  precision="bf16")
+    run = train_run(cfg, tmp_path / "r", quiet=True)
+    recs = [r for r in ganforge.Run(run).metrics if "d_loss" in r]
+    assert len(recs) == 3 and {"r1", "pl_penalty"} <= set(recs[0])
+    assert all(math.isfinite(v) for r in recs for k, v in r.items() if k.endswith(("loss", "r1", "penalty")))
+    assert torch.isfinite(ganforge.load(run, device="cpu").generate(4, psi=0.5)).all()
+
+# ---- walks in W from the command line ------------------------------------------------------
+def _captured_walk(monkeypatch, sampler, **kw):
+    """The frames ``sampler.interpolate`` would animate, as arrays (the file is not written)."""
+    import ganforge.infer.sampler as sampler_mod
+
+    frames = []
+    monkeypatch.setattr(sampler_mod, "save_animation", lambda fr, path, **_: frames.extend(fr))
+    sampler.interpolate("walk.gif", **kw)
+    return [np.asarray(f) for f in frames]
+
+
+def test_interpolate_walks_straight_lines_in_w_by_default(tiny_g, monkeypatch):
+    from ganforge.infer import Sampler, latents
+    from ganforge.infer.style import render_ws
+    from ganforge.visual import make_grid
+
+    s = Sampler(tiny_g, 8)
+    assert s.walk_spaces() == ("w", "z")
+    w_frames = _captured_walk(monkeypatch, s, n=2, seed=3, keyframes=2, steps=4)
+    assert len(w_frames) == 2 * 4  # two segments (there and back), 4 frames each
+    keys = latents(4, 8, 3).view(2, 2, 8)
+    with torch.no_grad():
+        wa, wb = tiny_g.ws(keys[0]), tiny_g.ws(keys[1])
+    mid = np.asarray(make_grid(render_ws(tiny_g, torch.lerp(wa, wb, 0.5))))
+    assert np.array_equal(w_frames[2], mid)  # halfway along the straight line in W
+    z_frames = _captured_walk(monkeypatch, s, n=2, seed=3, keyframes=2, steps=4, space="z")
+    assert np.array_equal(z_frames[0], w_frames[0])  # the same keyframes ...
+    assert not np.array_equal(z_frames[2], w_frames[2])  # ... other paths between them
+    s.truncate(0.0)  # psi 0: every w is the average w, so the walk stands still
+    still = _captured_walk(monkeypatch, s, n=2, seed=3, keyframes=2, steps=2)
+    assert all(np.array_equal(f, still[0]) for f in still)
+
+
+def test_cli_walk_space(cli, sg_run, image_folder, tmp_path):
+    for space in ("w", "z"):
+        cli("generate", sg_run, "--interpolate", tmp_path / f"{space}.gif", "--n", "2", "--psi", "0.7",
+            "--walk-space", space)
+        with Image.open(tmp_path / f"{space}.gif") as im:
+            assert im.n_frames == 4 * 12
+    p = cli("generate", sg_run, "--walk-space", "w", "--out", tmp_path / "g.png", check=False)
+    assert p.returncode == 2 and "--walk-space goes with --interpolate" in p.stderr
+    dc = resolve("dcgan", data=str(image_folder), size=16, batch_size=8, max_steps=1, width=4, z_dim=8,
+                 grid_n=4, device="cpu")
+    run = train_run(dc, tmp_path / "d", quiet=True)
+    p = cli("generate", run, "--interpolate", tmp_path / "x.gif", "--walk-space", "w", check=False)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+    assert "--walk-space w: this generator has no mapping network" in p.stderr
+    assert not (tmp_path / "x.gif").exists()
+    cli("generate", run, "--interpolate", tmp_path / "z.gif", "--n", "2")  # z: the default there
+
+
+# ---- class-conditional StyleGAN2 -----------------------------------------------------------
+def test_the_class_changes_g_and_d():
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(z_dim=8, size=16, channels=3, width=8, map_layers=1, num_classes=3).eval()
+    D = StyleGAN2Discriminator(size=16, channels=3, width=8, num_classes=3)
+    z = torch.randn(2, 8)
+    a, b = G(z, torch.tensor([0, 0])), G(z, torch.tensor([1, 2]))
+    assert not torch.allclose(a, b)
+    torch.testing.assert_close(G(z, torch.tensor([0, 1]))[0], a[0])  # per image, by its label
+    assert not torch.allclose(D(a, torch.tensor([0, 0])), D(a, torch.tensor([1, 2])))
+    with pytest.raises(GanforgeError, match="class-conditional: pass class labels"):
+        G(z)
+    with pytest.raises(GanforgeError, match="class-conditional: pass class labels"):
+        D(a)
+    # Unconditional networks keep the state dict they had before conditioning existed.
+    assert not any("embed" in k for k in StyleGAN2Generator(8, 16, 3, 8, 1).state_dict())
+    assert not any("embed" in k for k in StyleGAN2Discriminator(16, 3, 8).state_dict())
+
+
+def test_conditional_training_and_the_tools(cli, image_folder, tmp_path):
+    cfg = resolve("stylegan2", data=str(image_folder), size=16, batch_size=8, max_steps=3, grid_n=4,
+                  width=8, z_dim=8, map_layers=1, r1_every=2, pl_every=2, log_every=1, device="cpu",
+                  conditional=True)
+    run = train_run(cfg, tmp_path / "c", quiet=True)
+    recs = [r for r in ganforge.Run(run).metrics if "d_loss" in r]
+    assert len(recs) == 3
+    assert all(math.isfinite(r[k]) for r in recs for k in ("d_loss", "g_loss", "d_real", "d_fake"))
+    assert any("r1" in r for r in recs) and any("pl_penalty" in r for r in recs)
+    s = ganforge.load(run, device="cpu")  # no flags: the classes come from model.json
+    assert s.classes == ["a", "b"] and s.net.num_classes == 2
+    a, b = s.generate(4, seed=1, label="a"), s.generate(4, seed=1, label=1)
+    assert not torch.equal(a, b)
+    torch.testing.assert_close(s.generate(4, seed=1, label=0, psi=0.5),
+                               s.generate(4, seed=1, label="a", psi=0.5))
+    cli("generate", run, "--class", "b", "--n", "4", "--psi", "0.7", "--out", tmp_path / "b.png",
+        "--interpolate", tmp_path / "b.gif")
+    cli("mix", run, "--rows", "1,2", "--cols", "3", "--class", "b", "--out", tmp_path / "mix.png")
+    bad = cli("mix", run, "--rows", "1", "--cols", "2", "--class", "zebra", "--out", tmp_path / "m.png",
+              check=False)
+    assert bad.returncode == 2 and "class 'zebra' is not one this model knows" in bad.stderr
+    p = cli("project", run, next(image_folder.rglob("*.png")), "--out", tmp_path / "p", "--steps", "5")
+    assert "projected" in p.stdout
+    nolabels = tmp_path / "flat"
+    nolabels.mkdir()
+    for f in list(image_folder.rglob("*.png"))[:8]:
+        (nolabels / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(GanforgeError, match="needs labelled data"):
+        train_run(resolve("stylegan2", data=str(nolabels), size=16, batch_size=8, max_steps=1, width=8,
+                          z_dim=8, map_layers=1, device="cpu", conditional=True), tmp_path / "n",
+                  quiet=True)
+
+
+# ---- DDP: two CPU processes (gloo) ---------------------------------------------------------
+_SG_DDP = ["--size", "16", "--batch-size", "8", "--seed", "0", "--width", "8", "--z-dim", "8",
+           "--map-layers", "1", "--r1-every", "2", "--pl-every", "2", "--ema-kimg", "0.01",
+           "--ada-interval", "2", "--ada-kimg", "0.1", "--ada-target", "0.01", "--threads", "1"]
+
+
+def _torchrun(*args) -> None:
+    import os
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                        "--nproc_per_node=2", "-m", "ganforge", *map(str, args)],
+                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                       timeout=300)  # a collective that one rank skips would hang, not fail
+    assert p.returncode == 0, p.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_ddp_stylegan2_with_ada_and_an_exact_resume(image_folder, tmp_path):
+    """torchrun, 2 processes: ADA's sign sums are all-reduced (the count of a half-done interval
+    is both ranks' images), and 1 epoch + resume + 1 epoch == 2 epochs bit for bit (rank 0's
+    random stream is in the state file; the others' are seeded by (rank, step))."""
+    from _helpers import assert_same_state
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    _torchrun("train", "stylegan2", "--data", image_folder, "--out", a, "--epochs", "2", *_SG_DDP)
+    _torchrun("train", "stylegan2", "--data", image_folder, "--out", b, "--epochs", "1", *_SG_DDP)
+    half = read_training_state(b / "state.safetensors")
+    assert half["step"] == 3
+    # Steps 0-2 with an update after step 1: step 2's signs wait, counted over 4 + 4 images.
+    assert float(half["recipe"]["stats"]["ada_count"]) == 8
+    _torchrun("train", "--resume", b, "--epochs", "2")
+    assert_same_state(a, b, 6)
+    assert float(read_training_state(a / "state.safetensors")["recipe"]["stats"]["ada_p"]) > 0
+    assert json.loads((a / "config.json").read_text())["world_size"] == 2

@@ -9,6 +9,10 @@
 D sees every image, real or generated, through ADA's augmentation at probability p (on by
 default, adapted towards ``ada_target``; p is logged and resumes with the run).
 
+Class-conditional with ``--conditional`` on labelled data (StyleGAN2-ADA's conditional
+configuration): G maps (z, class) to w, D projects its features on the class's embedding; every
+generated image of a step is drawn for the class of the real image at its place in the batch.
+
 Lazy regularization as in the paper: a penalty computed every k steps is weighted by k, and
 each optimizer's learning rate and betas are scaled by k / (k + 1) to match. Samples come from
 an EMA of G whose half-life is ``ema_kimg`` thousand images (ramped up over the first images
@@ -77,6 +81,9 @@ class StyleGAN2Config:
     ada_kimg: float = setting(500.0, "ADA: thousands of images over which p can move from 0 to 1",
                               metavar="K")
     ada_interval: int = setting(4, "ADA: steps between updates of p", metavar="K")
+    conditional: bool = setting(False, "class-conditional StyleGAN2 on labelled data (one "
+                                "sub-folder per class; mnist-mini): the class enters G's mapping "
+                                "network and D's output (StyleGAN2-ADA's conditional config)")
 
     ALIASES: ClassVar[dict[str, tuple[str, ...]]] = {}
 
@@ -122,6 +129,23 @@ class _Stats(nn.Module):
         self.register_buffer("ada_count", torch.zeros((), dtype=torch.float64))
 
 
+class _Scores(nn.Module):
+    """D over one batch, or over two apart (fakes and reals: minibatch-std groups must not mix
+    them) in one call. Training calls D through this, so under DDP the D phase is one forward
+    per backward, as DistributedDataParallel requires; it holds no weights of its own."""
+
+    def __init__(self, d: nn.Module) -> None:
+        super().__init__()
+        self.d = d
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor | None = None,
+                y: torch.Tensor | None = None) -> Any:
+        def score(x: torch.Tensor) -> torch.Tensor:
+            return self.d(x) if y is None else self.d(x, y)
+
+        return score(a) if b is None else (score(a), score(b))
+
+
 def lazy_adam(params: Any, lr: float, betas: tuple[float, float], every: int) -> torch.optim.Adam:
     """Adam for a network whose penalty runs every ``every`` steps (the paper's lazy
     regularization): learning rate times c and betas to the power c, c = every / (every + 1)."""
@@ -135,12 +159,19 @@ class StyleGAN2Recipe:
         if size < 4 or 2 ** int(math.log2(size)) != size:
             raise GanforgeError(f"--size {size}: StyleGAN2 makes 2^k px images (32, 64, 128, 256, ...)")
         self.cfg, self.env, self.size, self.loss = cfg, env, size, LOSSES.get(cfg.loss)
+        self.classes = list(data.classes) if cfg.conditional else []
+        if cfg.conditional and not self.classes:
+            raise GanforgeError(f"--conditional needs labelled data; {data.name} has no labels "
+                                "(use mnist-mini or a folder with one sub-folder per class)")
+        # An unconditional run's specs name no num_classes, as before conditioning existed.
+        cond = {"num_classes": len(self.classes)} if self.classes else {}
         self.g_spec = NetSpec("StyleGAN2Generator", {"z_dim": cfg.z_dim, "size": size,
                                                      "channels": data.channels, "width": cfg.width,
                                                      "map_layers": cfg.map_layers,
-                                                     "mapping_lr": cfg.mapping_lr})
+                                                     "mapping_lr": cfg.mapping_lr, **cond})
         self.d_spec = NetSpec("StyleGAN2Discriminator", {"size": size, "channels": data.channels,
-                                                         "width": cfg.width, "mbstd": cfg.mbstd})
+                                                         "width": cfg.width, "mbstd": cfg.mbstd,
+                                                         **cond})
         self.G = self.g_spec.build().to(env.device)
         self.D = self.d_spec.build().to(env.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -148,14 +179,18 @@ class StyleGAN2Recipe:
         pl_every = cfg.pl_every if cfg.pl_weight else 1
         self.opt_g = lazy_adam(self.G.parameters(), cfg.lr, cfg.betas, pl_every)
         self.opt_d = lazy_adam(self.D.parameters(), cfg.lr, cfg.betas, cfg.r1_every)
-        self.G_train, self.D_train = env.parallel(self.G), env.parallel(self.D)
+        self.G_train, self.D_train = env.parallel(self.G), env.parallel(_Scores(self.D))
         self.state = {"generator": self.G, "discriminator": self.D, "generator_ema": self.G_ema,
                       "opt_g": self.opt_g, "opt_d": self.opt_d, "stats": self.stats}
 
     # ---- pieces of the step ---------------------------------------------------------------
-    def _d(self, x: torch.Tensor, net: nn.Module | None = None) -> torch.Tensor:
-        """D's logits for ``x`` seen through the augmentation at the current p."""
-        return (net or self.D_train)(ada_augment(x, float(self.stats.ada_p)))
+    def _d(self, x: torch.Tensor, y: torch.Tensor | None, net: nn.Module | None = None) -> torch.Tensor:
+        """D's logits for ``x`` (of classes ``y``) seen through the augmentation at the current p;
+        ``net``: the raw D (no DDP: the G phases, whose D gradients are not wanted)."""
+        x = ada_augment(x, float(self.stats.ada_p))
+        if net is not None:
+            return net(x) if y is None else net(x, y)
+        return self.D_train(x, y=y)
 
     def _adapt(self, d_real: torch.Tensor, step: int, global_batch: int) -> None:
         """ADA: accumulate sign(D(real)); every ``ada_interval`` steps move p (all ranks alike)."""
@@ -176,6 +211,17 @@ class StyleGAN2Recipe:
                                       cfg.ada_interval * global_batch, cfg.ada_kimg))
             st.ada_signs.zero_()
             st.ada_count.zero_()
+
+    def _mean_over_ranks(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` averaged over the DDP processes (itself in one process): running statistics
+        that every process holds alike, so the one rank 0 saves is every process's."""
+        if not self.env.enabled:
+            return x
+        import torch.distributed as dist
+
+        x = x.float().clone()
+        dist.all_reduce(x)
+        return x / self.env.world
 
     def _mixing(self, n: int) -> dict[str, Any]:
         """Style mixing for one batch: a second latent and the layer it takes over from."""
@@ -210,6 +256,7 @@ class StyleGAN2Recipe:
         cfg, dev = self.cfg, self.env.device
         real = batch.images
         n = real.shape[0]
+        y = batch.labels if self.classes else None  # fakes are drawn for the batch's classes
         global_batch = n * self.env.world
         out: dict[str, torch.Tensor] = {}
 
@@ -217,11 +264,11 @@ class StyleGAN2Recipe:
         self.D.requires_grad_(False)
         with self.env.autocast():
             z = torch.randn(n, cfg.z_dim, device=dev)
-            fake = self.G_train(z, track=True, **self._mixing(n))
-            g_out = self._d(fake, self.D)
+            fake = self.G_train(z, y, track=True, **self._mixing(n))
+            g_out = self._d(fake, y, self.D)
             if self.loss.relativistic:  # each fake scored against a real, as D scores them
                 with torch.no_grad():
-                    g_real = self._d(real, self.D)
+                    g_real = self._d(real, y, self.D)
                 g_loss = self.loss.g(g_out, g_real)
             else:
                 g_loss = self.loss.g(g_out)
@@ -235,9 +282,10 @@ class StyleGAN2Recipe:
             pl_n = max(1, n // cfg.pl_batch_shrink)
             z = torch.randn(pl_n, cfg.z_dim, device=dev)
             with self.env.autocast():
-                img, ws = self.G_train(z, return_ws=True, **self._mixing(pl_n))
+                img, ws = self.G_train(z, None if y is None else y[:pl_n], return_ws=True,
+                                       **self._mixing(pl_n))
             lengths = path_lengths(img, ws)
-            self.stats.pl_mean.lerp_(lengths.mean().detach(), cfg.pl_decay)
+            self.stats.pl_mean.lerp_(self._mean_over_ranks(lengths.mean().detach()), cfg.pl_decay)
             pl = (lengths - self.stats.pl_mean).square().mean()
             self.opt_g.zero_grad(set_to_none=True)
             (pl * cfg.pl_weight * cfg.pl_every + img[:, 0, 0, 0].sum() * 0).backward()
@@ -248,9 +296,10 @@ class StyleGAN2Recipe:
 
         # D main: real -> high, fake -> low.
         with torch.no_grad(), self.env.autocast():
-            fake = self.G(torch.randn(n, cfg.z_dim, device=dev), **self._mixing(n))
+            fake = self.G(torch.randn(n, cfg.z_dim, device=dev), y, **self._mixing(n))
         with self.env.autocast():
-            d_fake, d_real = self._d(fake), self._d(real)
+            p = float(self.stats.ada_p)
+            d_fake, d_real = self.D_train(ada_augment(fake, p), ada_augment(real, p), y=y)
             d_loss = self.loss.d(d_real, d_fake)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -264,17 +313,21 @@ class StyleGAN2Recipe:
         if gamma and step % cfg.r1_every == 0:
             real_in = real.detach().requires_grad_(True)
             with self.env.autocast():
-                r1 = r1_penalty(self._d(real_in), real_in)
+                logits = self._d(real_in, y)
+                r1 = r1_penalty(logits, real_in)
             self.opt_d.zero_grad(set_to_none=True)
-            (r1 * (gamma / 2) * cfg.r1_every).backward()
+            # + 0 * logits: D's last bias, which no input gradient depends on, gets its (zero)
+            # gradient too; DDP requires every parameter to get one (StyleGAN2-ADA does the same).
+            (r1 * (gamma / 2) * cfg.r1_every + logits.float().sum() * 0).backward()
             self.opt_d.step()
             out["r1"] = r1.detach()
         if cfg.r2_gamma and step % cfg.r1_every == 0:
             fake_in = fake.detach().requires_grad_(True)
             with self.env.autocast():
-                r2 = r1_penalty(self._d(fake_in), fake_in)
+                logits = self._d(fake_in, y)
+                r2 = r1_penalty(logits, fake_in)
             self.opt_d.zero_grad(set_to_none=True)
-            (r2 * (cfg.r2_gamma / 2) * cfg.r1_every).backward()
+            (r2 * (cfg.r2_gamma / 2) * cfg.r1_every + logits.float().sum() * 0).backward()
             self.opt_d.step()
             out["r2"] = r2.detach()
         return out
@@ -293,11 +346,18 @@ class StyleGAN2Recipe:
         return f"learning rates halved (lr {lower_lr(self.opt_g, self.opt_d):.3g})"
 
     def export(self) -> Export:
+        info: dict[str, Any] = {"z_dim": self.cfg.z_dim}
+        if self.classes:
+            info["classes"] = self.classes
         return Export("sample", {"generator": (self.G_ema, self.g_spec)}, {"generator": "generator"},
-                      {"z_dim": self.cfg.z_dim})
+                      info)
 
 
-FAMILIES.register("stylegan2")(Family("stylegan2", StyleGAN2Config, StyleGAN2Recipe, "images",
+def _data_kind(cfg: StyleGAN2Config) -> str:
+    return "labelled" if cfg.conditional else "images"
+
+
+FAMILIES.register("stylegan2")(Family("stylegan2", StyleGAN2Config, StyleGAN2Recipe, _data_kind,
                                       "StyleGAN2: style-based generator, residual D, lazy R1 and "
                                       "path-length regularization"))
 

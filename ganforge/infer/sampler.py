@@ -35,12 +35,11 @@ def render(net: nn.Module, z: torch.Tensor, batch_size: int = 256,
     dev = next(net.parameters()).device
     was_training = net.training
     net.eval()
-    if psi is not None:
-        out = [net(chunk.to(dev), psi=psi).float().cpu() for chunk in z.split(batch_size)]
-    elif labels is None:
-        out = [net(chunk.to(dev)).float().cpu() for chunk in z.split(batch_size)]
+    kw = {} if psi is None else {"psi": psi}
+    if labels is None:
+        out = [net(chunk.to(dev), **kw).float().cpu() for chunk in z.split(batch_size)]
     else:
-        out = [net(c.to(dev), y.to(dev)).float().cpu()
+        out = [net(c.to(dev), y.to(dev), **kw).float().cpu()
                for c, y in zip(z.split(batch_size), labels.split(batch_size))]
     net.train(was_training)
     return ((torch.cat(out) + 1) / 2).clamp_(0, 1)  # a tanh G is in range; StyleGAN2's is not
@@ -267,24 +266,51 @@ class Sampler:
                 bar.close()
         return done
 
-    def interpolate(self, path: str | Path, n: int = 16, seed: int = 0, keyframes: int = 4,
-                    steps: int = 12, label: int | str | None = None) -> Path:
-        """An animation (.gif, .webp, .mp4) that walks the latent space: ``n`` images, each visiting
-        ``keyframes`` latents.
+    def walk_spaces(self) -> tuple[str, ...]:
+        """The spaces ``interpolate`` can walk: ("w", "z") for a generator with a mapping network
+        (StyleGAN2's; W first, its default), ("z",) for any other."""
+        return ("w", "z") if self.truncatable and hasattr(self.net, "synthesis") else ("z",)
 
-        Spherical interpolation keeps in-between latents at a typical norm for a Gaussian.
+    def interpolate(self, path: str | Path, n: int = 16, seed: int = 0, keyframes: int = 4,
+                    steps: int = 12, label: int | str | None = None, space: str | None = None) -> Path:
+        """An animation (.gif, .webp, .mp4) that walks the latent space: ``n`` images, each visiting
+        ``keyframes`` latents and looping back to the first.
+
+        ``space`` "z": spherical interpolation between the latents (it keeps in-between latents
+        at a typical norm for a Gaussian). "w" (generators with a mapping network; their
+        default): straight lines between the latents' ws, where StyleGAN2's paths are short, so
+        the images change evenly; truncation (``psi``) applies to the ws.
         """
         if keyframes < 2 or steps < 1:
             raise GanforgeError("interpolation needs >= 2 keyframes and >= 1 step")
+        space = space or self.walk_spaces()[0]
+        if space not in self.walk_spaces():
+            raise GanforgeError(f"--walk-space {space}: " + (
+                "this generator has no mapping network (no W); walk in z" if space == "w"
+                else "choose w or z"))
         keys = latents(keyframes * n, self.z_dim, seed).view(keyframes, n, self.z_dim)
         keys = torch.cat([keys, keys[:1]])  # loop back to the start
         y = self.labels(n, label)
         frames = []
-        for a, b in zip(keys[:-1], keys[1:]):
-            for t in torch.arange(steps) / steps:
-                frames.append(make_grid(self.from_latents(slerp(a, b, float(t)), labels=y)))
+        if space == "w":
+            from .style import render_ws, ws_of
+
+            psi = self.psi if self.psi is not None else 1.0
+            with torch.no_grad():
+                was = self.net.training
+                self.net.eval()  # the average w and fixed noise of inference
+                wk = [ws_of(self.net, k, psi, y) for k in keys]
+                self.net.train(was)
+            for a, b in zip(wk[:-1], wk[1:]):
+                for t in torch.arange(steps) / steps:
+                    frames.append(make_grid(render_ws(self.net, torch.lerp(a, b, float(t)),
+                                                      self.batch_size)))
+        else:
+            for a, b in zip(keys[:-1], keys[1:]):
+                for t in torch.arange(steps) / steps:
+                    frames.append(make_grid(self.from_latents(slerp(a, b, float(t)), labels=y)))
         save_animation(frames, Path(path), ms_per_frame=80,
-                       info=self.record(kind="walk", n=n, seed=seed, keyframes=keyframes,
+                       info=self.record(kind="walk", n=n, seed=seed, keyframes=keyframes, space=space,
                                         **{"class": self._class_name(label)}))
         return Path(path)
 

@@ -37,12 +37,44 @@ def _images(net: nn.Module, ws: torch.Tensor) -> torch.Tensor:
     return ((net.synthesis(ws.to(dev)).float().cpu() + 1) / 2).clamp(0, 1)
 
 
+def class_labels(net: nn.Module, n: int, label: int | None = None) -> torch.Tensor | None:
+    """``n`` labels of class ``label`` for a class-conditional style net (class 0 when None),
+    None for an unconditional one (which refuses a label in one line)."""
+    k = int(getattr(net, "num_classes", 0))
+    if not k:
+        if label is not None:
+            raise GanforgeError("this model is not class-conditional; drop --class / label")
+        return None
+    if not 0 <= int(label or 0) < k:
+        raise GanforgeError(f"class {label}: this model knows classes 0-{k - 1}")
+    return torch.full((n,), int(label or 0), dtype=torch.long)
+
+
+def ws_of(net: nn.Module, z: torch.Tensor, psi: float = 1.0,
+          labels: torch.Tensor | None = None) -> torch.Tensor:
+    """The per-layer ws (N, num_ws, w_dim) of latents ``z`` (and classes ``labels``)."""
+    dev = next(net.parameters()).device
+    return net.ws(z.to(dev), psi, labels=None if labels is None else labels.to(dev))
+
+
+@torch.no_grad()
+def render_ws(net: nn.Module, ws: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Images in [0, 1] on the CPU from per-layer ws, in chunks, the net in eval mode."""
+    was = net.training
+    net.eval()
+    try:
+        return torch.cat([_images(net, chunk) for chunk in ws.split(batch_size)])
+    finally:
+        net.train(was)
+
+
 @torch.no_grad()
 def mix_grid(net: nn.Module, rows: Sequence[int], cols: Sequence[int], styles: Sequence[int] | None = None,
-             psi: float = 1.0) -> Image.Image:
+             psi: float = 1.0, label: int | None = None) -> Image.Image:
     """A style-mixing grid: the top row draws the ``cols`` seeds, the left column the ``rows``
     seeds, and cell (r, c) takes row r's w with the layers ``styles`` (default: the coarse half,
-    pose and face shape) replaced by column c's. The corner is left grey."""
+    pose and face shape) replaced by column c's. The corner is left grey. A class-conditional
+    net draws every seed as class ``label`` (default 0)."""
     style_net(net, "a style-mixing grid")
     if not rows or not cols:
         raise GanforgeError("--rows and --cols each need at least one seed")
@@ -50,15 +82,15 @@ def mix_grid(net: nn.Module, rows: Sequence[int], cols: Sequence[int], styles: S
     bad = [s for s in styles if not 0 <= s < net.num_ws]
     if bad:
         raise GanforgeError(f"--styles {bad[0]}: this generator has layers 0-{net.num_ws - 1}")
+    class_labels(net, 1, label)  # an unknown class: one line, before any work
     was = net.training
     net.eval()
-    dev = next(net.parameters()).device
 
-    def ws_of(seeds: Sequence[int]) -> torch.Tensor:
-        z = torch.cat([latents(1, net.z_dim, s) for s in seeds]).to(dev)
-        return net.ws(z, psi)
+    def seeds_ws(seeds: Sequence[int]) -> torch.Tensor:
+        z = torch.cat([latents(1, net.z_dim, s) for s in seeds])
+        return ws_of(net, z, psi, class_labels(net, len(seeds), label))
 
-    wr, wc = ws_of(rows), ws_of(cols)
+    wr, wc = seeds_ws(rows), seeds_ws(cols)
     tiles = [torch.full((1, net.channels, net.size, net.size), 0.5)]
     tiles.append(_images(net, wc))
     for r in range(len(rows)):
@@ -70,16 +102,18 @@ def mix_grid(net: nn.Module, rows: Sequence[int], cols: Sequence[int], styles: S
 
 
 @torch.no_grad()
-def w_walk(net: nn.Module, seeds: Sequence[int], steps: int = 8, psi: float = 1.0) -> torch.Tensor:
+def w_walk(net: nn.Module, seeds: Sequence[int], steps: int = 8, psi: float = 1.0,
+           label: int | None = None) -> torch.Tensor:
     """Images along straight lines in W between consecutive seeds' ws (W is where StyleGAN2's
-    paths are short: the walk changes the image smoothly), ``steps`` per segment."""
+    paths are short: the walk changes the image smoothly), ``steps`` per segment. A
+    class-conditional net walks within class ``label`` (default 0)."""
     style_net(net, "a walk in W")
     if len(seeds) < 2:
         raise GanforgeError("a walk needs at least two seeds")
     was = net.training
     net.eval()
-    dev = next(net.parameters()).device
-    w = net.ws(torch.cat([latents(1, net.z_dim, s) for s in seeds]).to(dev), psi)
+    z = torch.cat([latents(1, net.z_dim, s) for s in seeds])
+    w = ws_of(net, z, psi, class_labels(net, len(seeds), label))
     frames = [torch.lerp(w[i], w[i + 1], t / steps)[None]
               for i in range(len(seeds) - 1) for t in range(steps)] + [w[-1:]]
     out = _images(net, torch.cat(frames))
@@ -118,8 +152,10 @@ def project(net: nn.Module, target: torch.Tensor, steps: int = 500, seed: int = 
     net.requires_grad_(False)
     dev = next(net.parameters()).device
     g = torch.Generator().manual_seed(seed)
+    k = int(getattr(net, "num_classes", 0))  # a conditional net: W's spread over every class
     with torch.no_grad():
-        w_samples = net.mapping(torch.randn(2000, net.z_dim, generator=g).to(dev))
+        z = torch.randn(2000, net.z_dim, generator=g).to(dev)
+        w_samples = net.mapping(z, (torch.arange(2000) % k).to(dev) if k else None)
         w_std = float((w_samples - net.mapping.w_avg).square().sum(1).mean().sqrt())
     w = net.mapping.w_avg.detach().clone()[None].requires_grad_(True)
     opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.999))

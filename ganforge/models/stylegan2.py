@@ -18,6 +18,12 @@ CUDA and MPS.
   depthwise convolutions.
 - Truncation: the generator tracks the average w in a buffer; ``psi`` < 1 pulls w towards it.
 
+Class-conditional (StyleGAN2-ADA's conditional configuration): with ``num_classes`` > 0 the
+class is embedded (an equalized linear map of its one-hot vector to w's size), normalised like z
+and concatenated to the normalised z at the mapping network's input; the discriminator ends in
+``cmap`` features instead of one logit, and its score is their dot product with an embedding of
+the class, over sqrt(cmap) (the projection discriminator, Miyato & Koyama 2018).
+
 Channels per resolution follow the paper's configuration: ``width`` (the most any layer has) up
 to 32 px, then halving as resolution doubles (``32 * width / res``), so ``width`` alone sets the
 size of the networks (512: the paper's; 16-64: CPU and tests).
@@ -31,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import GanforgeError
 from .layers import MinibatchStd
 
 SQRT2 = math.sqrt(2.0)
@@ -161,44 +168,64 @@ class ToRGB(nn.Module):
         return out + self.bias[None, :, None, None]
 
 
+def _unit_rms(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.rsqrt(x.square().mean(1, keepdim=True) + 1e-8)
+
+
+def _one_hot(labels: torch.Tensor | None, num_classes: int, net: nn.Module,
+             like: torch.Tensor) -> torch.Tensor:
+    """The one-hot rows of ``labels``; a one-line error when a conditional net gets none."""
+    if labels is None:
+        raise GanforgeError(f"{type(net).__name__} is class-conditional: pass class labels")
+    return F.one_hot(labels.long(), num_classes).to(like.dtype)
+
+
 class MappingNetwork(nn.Module):
-    """z -> w: normalised z through ``layers`` equalized linear layers at ``lr_mul`` of the
-    learning rate (the paper's 0.01: the mapping moves slowly), and the tracked average w."""
+    """z (and a class) -> w: normalised z (beside the normalised class embedding) through
+    ``layers`` equalized linear layers at ``lr_mul`` of the learning rate (the paper's 0.01: the
+    mapping moves slowly), and the tracked average w (over every class)."""
 
     def __init__(self, z_dim: int, w_dim: int, layers: int = 8, lr_mul: float = 0.01,
-                 w_avg_beta: float = 0.995) -> None:
+                 w_avg_beta: float = 0.995, num_classes: int = 0) -> None:
         super().__init__()
-        dims = [z_dim] + [w_dim] * layers
+        self.num_classes = num_classes
+        if num_classes:  # StyleGAN2-ADA: the class embedded to w's size, at the full learning rate
+            self.embed = EqualLinear(num_classes, w_dim)
+        dims = [z_dim + (w_dim if num_classes else 0)] + [w_dim] * layers
         self.net = nn.Sequential(*[EqualLinear(a, b, lr_mul=lr_mul, act=True)
                                    for a, b in zip(dims[:-1], dims[1:])])
         self.register_buffer("w_avg", torch.zeros(w_dim))
         self.w_avg_beta = w_avg_beta
 
-    def forward(self, z: torch.Tensor, track: bool = False) -> torch.Tensor:
-        z = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                track: bool = False) -> torch.Tensor:
+        z = _unit_rms(z)
+        if self.num_classes:
+            z = torch.cat([z, _unit_rms(self.embed(_one_hot(labels, self.num_classes, self, z)))], 1)
         w = self.net(z)
         if track:  # during training: the average w that truncation pulls towards
             with torch.no_grad():
-                self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+                self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))  # bf16: fp32
         return w
 
 
 class StyleGAN2Generator(nn.Module):
-    """Mapping + skip synthesis network: ``forward(z, psi=1.0)`` -> images in [-1, 1].
+    """Mapping + skip synthesis network: ``forward(z, labels=None, psi=1.0)`` -> images in
+    [-1, 1] (``labels``: class indices, for a generator built with ``num_classes``).
 
     ``synthesis(ws)`` takes one w per layer (N, num_ws, w_dim): what style mixing and
     projection use.
     """
 
     def __init__(self, z_dim: int, size: int, channels: int, width: int = 512, map_layers: int = 8,
-                 mapping_lr: float = 0.01) -> None:
+                 mapping_lr: float = 0.01, num_classes: int = 0) -> None:
         super().__init__()
         log = int(math.log2(size))
         if size < 4 or 2**log != size:
             raise ValueError(f"StyleGAN2 makes 2^k px images (4, 8, ..., 1024), not {size}px")
         self.z_dim = self.w_dim = z_dim
-        self.size, self.channels = size, channels
-        self.mapping = MappingNetwork(z_dim, z_dim, map_layers, mapping_lr)
+        self.size, self.channels, self.num_classes = size, channels, num_classes
+        self.mapping = MappingNetwork(z_dim, z_dim, map_layers, mapping_lr, num_classes=num_classes)
         self.const = nn.Parameter(torch.randn(1, channels_at(4, width), 4, 4))
         self.convs = nn.ModuleList([StyledConv(channels_at(4, width), channels_at(4, width), z_dim, 4)])
         self.to_rgbs = nn.ModuleList([ToRGB(channels_at(4, width), channels, z_dim)])
@@ -219,11 +246,12 @@ class StyleGAN2Generator(nn.Module):
                 m.fused = fused
         return self
 
-    def ws(self, z: torch.Tensor, psi: float = 1.0, track: bool = False) -> torch.Tensor:
+    def ws(self, z: torch.Tensor, psi: float = 1.0, track: bool = False,
+           labels: torch.Tensor | None = None) -> torch.Tensor:
         """One w per layer (N, num_ws, w_dim), truncated towards the average w by ``psi``."""
-        w = self.mapping(z, track=track)
+        w = self.mapping(z, labels, track=track)
         if psi != 1.0:
-            w = self.mapping.w_avg.lerp(w, psi)
+            w = self.mapping.w_avg.to(w.dtype).lerp(w, psi)
         return w[:, None].expand(-1, self.num_ws, -1)
 
     def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
@@ -236,15 +264,16 @@ class StyleGAN2Generator(nn.Module):
             img = upsample2d(img, self.kernel) + rgb(x, ws[:, 3 + 2 * i])
         return img
 
-    def forward(self, z: torch.Tensor, psi: float = 1.0, mix_z: torch.Tensor | None = None,
-                cutoff: int | None = None, track: bool = False,
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, psi: float = 1.0,
+                mix_z: torch.Tensor | None = None, cutoff: int | None = None, track: bool = False,
                 return_ws: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Images for latents ``z``; ``psi`` < 1 truncates. Training: style mixing (layers from
-        ``cutoff`` on take ``mix_z``'s w), ``track`` updates the average w, ``return_ws`` also
-        returns the per-layer ws the images were made from (for the path-length penalty)."""
-        ws = self.ws(z, psi, track)
+        """Images for latents ``z`` (of classes ``labels``); ``psi`` < 1 truncates. Training:
+        style mixing (layers from ``cutoff`` on take ``mix_z``'s w, of the same classes),
+        ``track`` updates the average w, ``return_ws`` also returns the per-layer ws the images
+        were made from (for the path-length penalty)."""
+        ws = self.ws(z, psi, track, labels)
         if mix_z is not None and cutoff is not None and cutoff < self.num_ws:
-            ws = torch.cat([ws[:, :cutoff], self.ws(mix_z, psi)[:, cutoff:]], 1)
+            ws = torch.cat([ws[:, :cutoff], self.ws(mix_z, psi, labels=labels)[:, cutoff:]], 1)
         img = self.synthesis(ws)
         return (img, ws) if return_ws else img
 
@@ -265,9 +294,11 @@ class ResBlock(nn.Module):
 
 class StyleGAN2Discriminator(nn.Module):
     """Residual discriminator: fromRGB, a residual block per halving down to 4x4, minibatch
-    std, a 3x3 conv and two dense layers -> one logit per image."""
+    std, a 3x3 conv and two dense layers -> one logit per image. Conditional (``num_classes``):
+    the last layer gives ``cmap`` features, projected on the class's embedding."""
 
-    def __init__(self, size: int, channels: int, width: int = 512, mbstd: int = 4) -> None:
+    def __init__(self, size: int, channels: int, width: int = 512, mbstd: int = 4,
+                 num_classes: int = 0) -> None:
         super().__init__()
         log = int(math.log2(size))
         if size < 4 or 2**log != size:
@@ -279,10 +310,18 @@ class StyleGAN2Discriminator(nn.Module):
         self.mbstd = MinibatchStd(mbstd) if mbstd else None
         self.conv = EqualConv2d(c4 + (1 if mbstd else 0), c4, 3)
         self.fc = EqualLinear(c4 * 16, c4, act=True)
-        self.out = EqualLinear(c4, 1)
+        self.num_classes = num_classes
+        self.cmap = c4 if num_classes else 1  # StyleGAN2-ADA: the class map as wide as the features
+        self.out = EqualLinear(c4, self.cmap)
+        if num_classes:
+            self.embed = EqualLinear(num_classes, self.cmap)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = self.blocks(self.from_rgb(x))
         if self.mbstd is not None:
             x = self.mbstd(x)
-        return self.out(self.fc(self.conv(x).flatten(1))).squeeze(1)
+        out = self.out(self.fc(self.conv(x).flatten(1)))
+        if not self.num_classes:
+            return out.squeeze(1)
+        cmap = self.embed(_one_hot(labels, self.num_classes, self, out))
+        return (out * cmap).sum(1) / math.sqrt(self.cmap)

@@ -143,6 +143,9 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env, allow_n
                 batches = torch.tensor(list(order))[: per_epoch * local_bs].view(per_epoch, local_bs)
                 for b in range(clock.position(step), per_epoch):
                     batch = data.batch(batches[b], epoch, step)
+                    if env.rank:  # other DDP processes: a stream of (rank, step) that the state
+                        # file need not hold, so a resumed DDP run draws what an unbroken one did
+                        torch.manual_seed(run.seed + env.rank * 100_003 + step)
                     meter.add(recipe.step(batch, step))
                     step += 1
                     n_log += len(batch.images) * env.world
