@@ -250,7 +250,7 @@ def test_onnx_export_matches_torch(family, image_folder, tmp_path):
 
     run = train_run(tiny(family, image_folder, max_steps=1), tmp_path / "r", quiet=True)
     card = (run / "MODEL_CARD.md").read_text()  # every finished run says what it is
-    assert f"Family: `{family}`" in card and "Trained: 1 step, 8 images seen" in card
+    assert f"Family: `{family_of(family)}`" in card and "Trained: 1 step, 8 images seen" in card
     done = ganforge.export(run)
     model = ganforge.load(run, device="cpu")
     want = {"cyclegan": ["model-a2b.onnx", "model-b2a.onnx"], "pix2pix": ["model-a2b.onnx"]}
@@ -259,11 +259,12 @@ def test_onnx_export_matches_torch(family, image_folder, tmp_path):
         direction = e.path.stem.split("-")[-1]
         diff, names = onnx_vs_torch(e.path, model, direction)
         assert diff < 1e-4 and max(e.max_abs_diff.values()) < 1e-4
-        assert names == {"stylegan2": ["z", "psi"], "cyclegan": ["image"], "superres": ["image"],
+        assert names == {"stylegan2": ["z", "psi"], "stylegan2:cond": ["z", "label", "psi"],
+                         "cyclegan": ["image"], "superres": ["image"],
                          "pix2pix": ["image"]}.get(family, ["z"])
         m = onnx.load(str(e.path))
         meta = {p.key: p.value for p in m.metadata_props}
-        assert meta["family"] == family and meta["synthetic"] == "true" and meta["run"] == "r"
+        assert meta["family"] == family_of(family) and meta["synthetic"] == "true" and meta["run"] == "r"
         assert meta["value_range"] == "[0, 1]"
         assert meta["output_size" if family == "superres" else "image_size"] == "16x16"
         # StyleGAN2's per-layer noise is a fixed buffer in eval mode: constants, never drawn

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from ganforge import cli
 from ganforge.data import load_data
 from ganforge.errors import GanforgeError
 from ganforge.metrics import evaluate, stats
-from ganforge.metrics.features import custom_extractor, inception_extractor
+from ganforge.metrics.features import custom_extractor
 
 TINY = dict(size=16, batch_size=8, z_dim=8, width=4, grid_n=4, log_every=1, device="cpu", quiet=True)
 
@@ -65,35 +64,19 @@ def test_impossible_metric_is_refused_before_any_work(rgb_run, monkeypatch):
         evaluate(rgb_run, metrics="is", n=10)
 
 
-def test_inception_extra_exists_and_its_import_path_works(tmp_path, monkeypatch):
+def test_inception_needs_no_extra_and_no_torchvision():
+    """Standard FID costs the user no package: the network is ganforge's own, in plain torch
+    (the old [inception] extra pulled torchvision, and with it another torch)."""
+    import subprocess
+
     import tomllib
 
     extras = tomllib.loads(Path("pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert any(r.startswith("torch-fidelity") for r in extras["inception"])
-    weights = tmp_path / "weights-inception.pth"
-    torch.save({"w": torch.ones(1)}, weights)  # a locally made weight file
-    seen = {}
-
-    class FakeInception(torch.nn.Module):  # torch-fidelity's interface: uint8 in, a tuple out
-        def __init__(self, name, features_list, feature_extractor_weights_path=None):
-            super().__init__()
-            seen.update(name=name, features=features_list, path=feature_extractor_weights_path)
-            self.proj = torch.nn.Linear(3, 10)
-
-        def forward(self, x):
-            assert x.dtype == torch.uint8 and x.shape[-1] == 299
-            f = x.float().mean((2, 3))
-            return f.repeat(1, 4), self.proj(f / 255)
-
-    mod = types.ModuleType("torch_fidelity.feature_extractor_inceptionv3")
-    mod.FeatureExtractorInceptionV3 = FakeInception
-    monkeypatch.setitem(sys.modules, "torch_fidelity", types.ModuleType("torch_fidelity"))
-    monkeypatch.setitem(sys.modules, "torch_fidelity.feature_extractor_inceptionv3", mod)
-    ext = inception_extractor(weights)
-    assert seen["path"] == str(weights) and seen["features"] == ["2048", "logits_unbiased"]
-    feats, probs = ext(torch.rand(3, 3, 16, 16))
-    assert feats.shape == (3, 12) and np.allclose(probs.sum(1), 1)
-    assert ext.has_probs  # so Inception gives IS too
+    assert "inception" not in extras and not any("torchvision" in r for v in extras.values() for r in v)
+    code = ("import sys, ganforge.metrics.inception as m; m.FIDInceptionV3(); "
+            "print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_custom_extractor_cache_is_keyed_on_weights(image_folder):

@@ -57,14 +57,18 @@ class SampleGraph(nn.Module):
         super().__init__()
         self.net, self.conditional, self.truncatable = net, conditional, truncatable
 
-    def forward(self, z: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-        if self.truncatable:  # extra = psi, shape (1,): w pulled towards the average w
-            w = self.net.mapping(z)
+    def forward(self, z: torch.Tensor, first: torch.Tensor | None = None,
+                second: torch.Tensor | None = None) -> torch.Tensor:
+        # after z: labels (N,) int64 for a conditional generator, then psi (1,) where truncatable
+        labels = first if self.conditional else None
+        if self.truncatable:  # w pulled towards the average w by psi
+            psi = second if self.conditional else first
+            w = self.net.mapping(z, labels) if self.conditional else self.net.mapping(z)
             w_avg = self.net.mapping.w_avg
-            w = w_avg + extra * (w - w_avg)
+            w = w_avg + psi * (w - w_avg)
             img = self.net.synthesis(w[:, None].expand(-1, self.net.num_ws, -1))
-        elif self.conditional:  # extra = labels (N,) int64
-            img = self.net(z, extra)
+        elif self.conditional:
+            img = self.net(z, labels)
         else:
             img = self.net(z)
         return ((img + 1) / 2).clamp(0, 1)
@@ -121,12 +125,12 @@ def _graph(model: Sampler | Translator | Upscaler, direction: str) -> tuple[nn.M
         graph = SampleGraph(net, model.conditional, truncatable).eval()
         z = latents(2, model.z_dim, 0)
         names, example = ["z"], [z]
+        if model.conditional:
+            names.append("label")
+            example.append(torch.zeros(2, dtype=torch.long))
         if truncatable:
             names.append("psi")
             example.append(torch.ones(1))
-        elif model.conditional:
-            names.append("label")
-            example.append(torch.zeros(2, dtype=torch.long))
         c, h, w = model.image_shape
         info = {"kind": "sample", "z_dim": str(model.z_dim), "image_size": f"{h}x{w}",
                 "channels": str(c)}
@@ -156,18 +160,14 @@ def _reference(model: Sampler | Translator | Upscaler, direction: str, n: int, s
     """The graph's inputs for ``n`` images and what the inference object itself makes of them."""
     if isinstance(model, Sampler):
         z = latents(n, model.z_dim, seed)
-        feed = {"z": z.numpy()}
+        feed, kw = {"z": z.numpy()}, {}
+        if model.conditional:
+            y = torch.arange(n) % len(model.classes or [0])
+            feed["label"], kw["labels"] = y.numpy().astype(np.int64), y
         if model.truncatable:
             psi = 0.7  # truncation on, so the psi input is exercised
-            feed["psi"] = np.array([psi], np.float32)
-            want = model.from_latents(z, psi=psi)
-        elif model.conditional:
-            y = torch.arange(n) % len(model.classes or [0])
-            feed["label"] = y.numpy().astype(np.int64)
-            want = model.from_latents(z, labels=y)
-        else:
-            want = model.from_latents(z)
-        return feed, want.numpy()
+            feed["psi"], kw["psi"] = np.array([psi], np.float32), psi
+        return feed, model.from_latents(z, **kw).numpy()
     side = _low_res_side(model) if isinstance(model, Upscaler) else model.size
     x = torch.rand(n, model.channels, side, side, generator=torch.Generator().manual_seed(seed))
     role = "generator" if isinstance(model, Upscaler) else direction
@@ -225,8 +225,9 @@ def export_onnx(model: Sampler | Translator | Upscaler, out: str | Path, directi
 
     def write(tmp: str) -> None:
         batch = torch.export.Dim("batch", min=1)
-        keys = ["z", "extra"] if isinstance(graph, SampleGraph) else ["image"]
-        shapes = {k: ({0: batch} if n in dynamic else None) for k, n in zip(keys, names)}
+        shapes = {k: ({0: batch} if n in dynamic else None)
+                  for k, n in zip(("z", "first", "second") if isinstance(graph, SampleGraph)
+                                  else ("image",), names)}
         try:
             with torch.no_grad(), _quiet():
                 torch.onnx.export(graph, example, tmp, input_names=names, output_names=[output],
