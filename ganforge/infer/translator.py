@@ -8,21 +8,20 @@ its own size. A folder or zip is streamed: read, translated and written a batch 
 
 from __future__ import annotations
 
-import os
-import zipfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import nn
 
-from ..data.images import IMAGE_EXTENSIONS, decode_image, list_images, to_rgb_or_gray
+from ..data.images import to_rgb_or_gray
 from ..errors import GanforgeError
 from ..provenance import record
 from ..visual import make_grid, save_image
+from .inputs import ImageInputs
 
 DIRECTIONS = ("a2b", "b2a")
 
@@ -142,56 +141,18 @@ class Translator:
         if batch_size < 1:
             raise GanforgeError(f"--batch-size must be >= 1, got {batch_size}")
         side = size or self.size
-        src, out = Path(src), Path(out)
-        read, names, root, where = _open_input(src)
-        if root is not None and out.resolve() == root.resolve():
-            raise GanforgeError(f"--out {out}: the same folder as the input; translations would "
-                                "overwrite the originals, choose another")
-        single = src.is_file() and not _is_zip(src)
-
-        def load(name: str) -> Image.Image | str:
-            """The image, mode-normalised, or why it cannot be read."""
-            if not _safe_name(name):
-                return "its name leads outside --out (an absolute path or '..')"
-            try:
-                return to_rgb_or_gray(decode_image(read(name)), self.channels)
-            except UnidentifiedImageError:
-                return "not an image in a format Pillow can read"
-            except (OSError, ValueError, SyntaxError, RuntimeError, NotImplementedError,
-                    zipfile.BadZipFile, Image.DecompressionBombError) as e:  # (a zip: encrypted, odd codec)
-                return str(e).splitlines()[0] if str(e) else type(e).__name__
-
-        def refuse(name: str, why: str) -> GanforgeError:
-            if single:
-                return GanforgeError(f"{src}: not a readable image ({why}); nothing translated")
-            return GanforgeError(f"{where(name)}: cannot read image ({why}); fix or remove it, or "
-                                 "drop --strict to skip bad files")
-
+        job = ImageInputs(src, out, self.channels, "translated")
         if strict:  # refuse a bad file before anything is written: each is decoded twice
-            for name in names:
-                img = load(name)
-                if isinstance(img, str):
-                    raise refuse(name, img)
-                del img
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(names), unit="img", desc=f"translate {direction}", dynamic_ncols=True)
-        bad: list[str] = []
-        written = 0
+            job.check_all()
+        bar = job.bar(progress, f"translate {direction}")
         try:
-            for start in range(0, len(names), batch_size):
-                part = names[start : start + batch_size]
+            for start in range(0, len(job.names), batch_size):
+                part = job.names[start : start + batch_size]
                 xs, kept = [], []
                 for name in part:
-                    img = load(name)
+                    img = job.load(name)
                     if isinstance(img, str):
-                        if single:
-                            raise refuse(name, img)
-                        bad.append(where(name))
-                        if warn is not None:
-                            warn(f"warning: skipping {where(name)}: not a readable image ({img})")
+                        job.skip(name, img, warn)
                         continue
                     xs.append(self._to_tensor(img, side))
                     kept.append((name, img.size))
@@ -199,23 +160,18 @@ class Translator:
                 if xs:
                     y = self.run(torch.stack(xs), direction, batch_size)
                     for (name, own), t in zip(kept, y):
-                        save_image(self._to_pil(t, own), _dest(out, name),
+                        save_image(self._to_pil(t, own), job.dest(name),
                                    record(**self.provenance, kind="translation", direction=direction,
                                           source=name))  # its name under the input
-                        written += 1
+                        job.written += 1
                 if bar is not None:
                     bar.update(len(part))
         except GanforgeError as e:
-            if not written:
-                raise
-            raise GanforgeError(f"wrote {written} of {len(names)} images to {out}, then: {e}") from None
+            raise job.failed(e) from None
         finally:
             if bar is not None:
                 bar.close()
-        if not written:
-            raise GanforgeError(f"{src}: none of its {len(names)} image files could be read; nothing "
-                                "translated")
-        return written, bad
+        return job.result()
 
     # ---- what the training loop and the metrics ask of every inference object -------------
     def preview_batch(self, n: int, seed: int = 0, inputs: tuple | None = None) -> torch.Tensor:
@@ -247,32 +203,3 @@ class Translator:
         for i in range(k):
             tiles += [c[i] for c in cols]
         return make_grid(torch.stack(tiles), len(cols))
-
-
-def _is_zip(path: Path) -> bool:
-    suffix = path.suffix.lower()
-    return suffix == ".zip" or (suffix not in IMAGE_EXTENSIONS and zipfile.is_zipfile(path))
-
-
-def _open_input(src: Path) -> tuple[Callable[[str], bytes], list[str], Path | None,
-                                    Callable[[str], str]]:
-    """What ``translate_folder`` reads: (read(name) -> bytes, the names, the folder outputs
-    must not be written into (None for a zip), name -> where it is, for messages)."""
-    if src.is_file() and not _is_zip(src):
-        return (lambda _: src.read_bytes()), [src.name], src.parent, lambda _: str(src)
-    if not src.exists():
-        raise GanforgeError(f"{src}: no such file or folder")
-    source, names = list_images(src)  # a folder (recursively) or a zip; refuses one with none
-    sep = "!" if source.is_zip else os.sep
-    return source.read, names, (None if source.is_zip else src), lambda n: f"{src}{sep}{n}"
-
-
-def _safe_name(name: str) -> bool:
-    """A relative name that stays under the output folder (a zip may hold '../x' or '/x')."""
-    p = PurePosixPath(name.replace("\\", "/"))
-    return not p.is_absolute() and ".." not in p.parts and ":" not in (p.parts[0] if p.parts else "")
-
-
-def _dest(out: Path, name: str) -> Path:
-    dest = out / PurePosixPath(name.replace("\\", "/"))
-    return dest if dest.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") else dest.with_suffix(".png")

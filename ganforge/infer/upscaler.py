@@ -9,21 +9,20 @@ covers the network's reach, the result is the whole-image result exactly.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import nn
 
-from ..data.images import decode_image, to_rgb_or_gray
+from ..data.images import to_rgb_or_gray
 from ..errors import GanforgeError
 from ..models.superres import bicubic_up
 from ..provenance import record
 from ..visual import make_grid, save_image
-from .translator import _dest, _is_zip, _open_input, _safe_name
+from .inputs import ImageInputs
 
 DEFAULT_TILE = 256  # input pixels per tile side
 DEFAULT_OVERLAP = 32  # input pixels of context around each tile
@@ -148,68 +147,28 @@ class Upscaler:
                 with ``strict`` (or the only file given), or no readable image at all.
         """
         self._net(role)
-        src, out = Path(src), Path(out)
-        read, names, root, where = _open_input(src)
-        if root is not None and out.resolve() == root.resolve():
-            raise GanforgeError(f"--out {out}: the same folder as the input; upscaled images would "
-                                "overwrite the originals, choose another")
-        single = src.is_file() and not _is_zip(src)
-
-        def load(name: str) -> Image.Image | str:
-            if not _safe_name(name):
-                return "its name leads outside --out (an absolute path or '..')"
-            try:
-                return to_rgb_or_gray(decode_image(read(name)), self.channels)
-            except UnidentifiedImageError:
-                return "not an image in a format Pillow can read"
-            except (OSError, ValueError, SyntaxError, RuntimeError, NotImplementedError,
-                    zipfile.BadZipFile, Image.DecompressionBombError) as e:
-                return str(e).splitlines()[0] if str(e) else type(e).__name__
-
-        def refuse(name: str, why: str) -> GanforgeError:
-            if single:
-                return GanforgeError(f"{src}: not a readable image ({why}); nothing upscaled")
-            return GanforgeError(f"{where(name)}: cannot read image ({why}); fix or remove it, or "
-                                 "drop --strict to skip bad files")
-
+        job = ImageInputs(src, out, self.channels, "upscaled")
         if strict:
-            for name in names:
-                if isinstance(why := load(name), str):
-                    raise refuse(name, why)
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(names), unit="img", desc=f"upscale x{self.scale}", dynamic_ncols=True)
-        bad: list[str] = []
-        written = 0
+            job.check_all()
+        bar = job.bar(progress, f"upscale x{self.scale}")
         try:
-            for name in names:
-                img = load(name)
+            for name in job.names:
+                img = job.load(name)
                 if isinstance(img, str):
-                    if single:
-                        raise refuse(name, img)
-                    bad.append(where(name))
-                    if warn is not None:
-                        warn(f"warning: skipping {where(name)}: not a readable image ({img})")
+                    job.skip(name, img, warn)
                 else:
-                    save_output(self.upscale(img, tile, overlap, role), _dest(out, name),  # type: ignore[arg-type]
+                    save_output(self.upscale(img, tile, overlap, role), job.dest(name),  # type: ignore[arg-type]
                                 record(**self.provenance, kind="upscale", scale=self.scale,
                                        model=role or "generator", source=name))
-                    written += 1
+                    job.written += 1
                 if bar is not None:
                     bar.update(1)
         except GanforgeError as e:
-            if not written:
-                raise
-            raise GanforgeError(f"wrote {written} of {len(names)} images to {out}, then: {e}") from None
+            raise job.failed(e) from None
         finally:
             if bar is not None:
                 bar.close()
-        if not written:
-            raise GanforgeError(f"{src}: none of its {len(names)} image files could be read; nothing "
-                                "upscaled")
-        return written, bad
+        return job.result()
 
     # ---- what the training loop and the metrics ask of every inference object -------------
     def preview_batch(self, n: int, seed: int = 0, inputs: tuple | None = None) -> torch.Tensor:
