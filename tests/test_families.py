@@ -123,7 +123,8 @@ def test_load_with_no_flags_redraws_the_preview(family, image_folder, tmp_path):
 
         fam = FAMILIES.get(family)
         spec = DataSpec(cfg.run.data, 16, seed=cfg.run.seed, quiet=True)
-        inputs = open_data(fam.data_kind(cfg.model), spec, torch.device("cpu"), fam.derive).preview_inputs
+        data = open_data(fam.data_kind(cfg.model), spec, torch.device("cpu"), fam.pairing(cfg.model))
+        inputs = data.preview_inputs
     grid = ganforge.load(run, device="cpu").preview(cfg.run.grid_n, cfg.run.seed, inputs)
     with Image.open(run / "samples" / "epoch_0001.png") as im:
         # The file is the grid with a caption strip below it (step and epoch): the grid part is

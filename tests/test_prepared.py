@@ -235,7 +235,8 @@ class ToyRecipe:
 
 @pytest.fixture
 def toy_family(monkeypatch):
-    fam = Family("toy", ToyConfig, ToyRecipe, "derived", "denoising, pairs made on the fly", _darken)
+    fam = Family("toy", ToyConfig, ToyRecipe, "derived", "denoising, pairs made on the fly",
+                 lambda cfg: _darken)
     monkeypatch.setitem(FAMILIES._items, "toy", fam)
     return fam
 

@@ -25,12 +25,13 @@ from ganforge.data.degrade import (
     gaussian_kernel,
     gaussian_noise,
     jpeg,
+    make_pairs,
     poisson_noise,
     sinc_kernel,
 )
 from ganforge.data.kinds import DataSpec
 from ganforge.errors import GanforgeError
-from ganforge.families.superres import SuperResConfig, data_kind
+from ganforge.families.superres import SuperResConfig
 from ganforge.infer import Upscaler
 from ganforge.losses import LOSSES, d_ragan_loss, g_ragan_loss
 from ganforge.metrics.fidelity import psnr, ssim, to_y
@@ -201,7 +202,7 @@ def test_pairs_are_bit_exact_from_seed_and_step(image_folder):
 
     def batch(step: int, seed: int = 3):
         spec = DataSpec(str(image_folder), 16, seed=seed, quiet=True)
-        data = open_data(data_kind(cfg), spec, torch.device("cpu"))
+        data = open_data("derived", spec, torch.device("cpu"), make_pairs(cfg.degradation, cfg.scale))
         return data.batch(torch.arange(4), 0, step)
 
     a, b, c, d = batch(5), batch(5), batch(6), batch(5, seed=4)
@@ -366,8 +367,8 @@ def test_eval_reports_psnr_ssim_beside_bicubic_on_the_same_images(sr_run):
     from ganforge.data.kinds import open_data
 
     cfg = ganforge.Run(sr_run).config
-    data = open_data(data_kind(cfg.model), DataSpec(cfg.run.data, 32, seed=cfg.run.seed, quiet=True),
-                     torch.device("cpu"))
+    data = open_data("derived", DataSpec(cfg.run.data, 32, seed=cfg.run.seed, quiet=True),
+                     torch.device("cpu"), make_pairs(cfg.model.degradation, cfg.model.scale))
     low, high = data.preview_inputs
     src_low = low.float() / 255
     want = psnr((bicubic_up(src_low, 4).clamp(0, 1) * 255).round() / 255, high.float() / 255, crop=4).mean()

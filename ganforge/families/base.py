@@ -91,7 +91,9 @@ class Family:
     # that names one (a conditional GAN needs labelled images).
     data: str | Callable[[Any], str] = "images"
     doc: str = ""
-    derive: Derive | None = None  # the "derived" kind: images -> (inputs, targets), on the fly
+    # The "derived" kind: given the family's config, the function that turns a batch of images
+    # into (inputs, targets) on the fly (super-resolution: its degradation at its scale).
+    derive: Callable[[Any], Derive] | None = None
     # Run settings that suit the family (or, given its settings as asked, the network it
     # builds), applied before a preset's and the user's: pix2pix and CycleGAN train at batch 1
     # and 256 px as their papers, not at RunConfig's batch 128 and 28 px.
@@ -105,6 +107,10 @@ class Family:
         kind = self.data(cfg) if callable(self.data) else self.data
         DATA_KINDS.get(kind)
         return kind
+
+    def pairing(self, cfg: Any) -> Derive | None:
+        """The derived kind's pair maker for this config (None for the other kinds)."""
+        return self.derive(cfg) if self.derive is not None else None
 
 
 FAMILIES: Registry[Family] = Registry("model family")

@@ -24,13 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.degrade import DEGRADATIONS, make_pairs
-from ..data.kinds import DATA_KINDS, DerivedData
+from ..data.degrade import make_pairs
 from ..env import Env
 from ..errors import GanforgeError
 from ..losses import LOSSES
 from ..models import NetSpec
-from ..models.superres import SCALES
 from ..models.translation import PatchDiscriminator
 from ..typed import check, setting
 from .base import FAMILIES, Batch, DataInfo, Export, Family, Reason, add_preset, lower_lr, make_ema
@@ -252,24 +250,10 @@ class SuperResRecipe:
         return Export("upscale", nets, uses, dict(self.info))
 
 
-def data_kind(cfg: SuperResConfig) -> str:
-    """The derived data kind of this degradation and scale (registered below): the shell passes
-    the family's one ``derive`` function, blind to the config, so each (degradation, scale)
-    is a kind of its own that carries its pairing function."""
-    return f"superres-{cfg.degradation}-x{cfg.scale}"
-
-
-def _opener(degradation: str, scale: int):
-    return lambda spec, device, derive=None: DerivedData(spec, device, make_pairs(degradation, scale))
-
-
-for _deg in DEGRADATIONS:
-    for _scale in SCALES:
-        DATA_KINDS.register(f"superres-{_deg}-x{_scale}")(_opener(_deg, _scale))
-
 FAMILIES.register("superres")(Family(
-    "superres", SuperResConfig, SuperResRecipe, data_kind,
+    "superres", SuperResConfig, SuperResRecipe, "derived",
     "super-resolution x2/x4: pairs made on the fly by degrading one folder of images",
+    derive=lambda cfg: make_pairs(cfg.degradation, cfg.scale),
     run_defaults=lambda model: {"batch_size": 16, "size": 128, "data": ""}))
 
 

@@ -230,7 +230,8 @@ class SuperResSource(Source):
         family = FAMILIES.get(cfg.family)
         spec = DataSpec(run.data, run.size, None, run.channels, run.fit, run.strict, run.cache, True,
                         run.seed)
-        data = open_data(family.data_kind(cfg.model), spec, torch.device("cpu"), family.derive)
+        data = open_data(family.data_kind(cfg.model), spec, torch.device("cpu"),
+                         family.pairing(cfg.model))
         low, high = data.preview_inputs
         real = data.images  # type: ignore[attr-defined]  # the derived kind's whole set, on the CPU
         n_eff = min(n, len(low), len(real) // 2)

@@ -67,7 +67,7 @@ def _train(cfg: Config, rd: RunDir, resume: bool, quiet: bool, env: Env, allow_n
     family = FAMILIES.get(cfg.family)
     spec = DataSpec(run.data, run.size, run.data_b, run.channels, run.fit, run.strict, run.cache,
                     quiet, run.seed, run.side_by_side)
-    data = open_data(family.data_kind(cfg.model), spec, env.device, family.derive)
+    data = open_data(family.data_kind(cfg.model), spec, env.device, family.pairing(cfg.model))
     # Recorded in config.json: what the networks were built for, and the thread count (it is
     # part of the arithmetic, so a resumed run computes with the same one).
     run.channels, run.threads = data.info.channels, env.threads
