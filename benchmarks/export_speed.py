@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,15 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+sys.path.insert(0, str(Path(__file__).parent))
+from threads import _cpu  # noqa: E402  (the CPU model and its vector extensions)
 
 
 def load_average() -> str:
@@ -78,7 +71,7 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     threads = torch.get_num_threads()
-    out = {"cpu": cpu_name(), "threads": threads, "load_before": load_average(),
+    out = {"cpu": _cpu(), "threads": threads, "load_before": load_average(),
            "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"), "results": []}
     import onnxruntime
 

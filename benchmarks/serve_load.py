@@ -31,19 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from threads import _cpu  # noqa: E402  (the CPU model and its vector extensions)
+
 HOST = "127.0.0.1"  # loopback only, whatever the arguments
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown"
 
 
 def uptime() -> str:
@@ -214,7 +206,7 @@ def main() -> None:
         result = {
             "benchmark": "serve_load",
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "cpu": _cpu(), "cores": os.cpu_count(), "torch": torch.__version__,
             "server_threads": args.threads, "uptime_before": before, "uptime_after": uptime(),
             "run": str(args.run) if args.run else f"{args.model}: {MODELS[args.model]}, 1 training step",
             "generator_alone": forward,

@@ -31,7 +31,7 @@ import datetime
 import io
 import json
 import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,15 +39,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).parent))
+from threads import _cpu  # noqa: E402  (the CPU model and its vector extensions)
+
 MESSAGE = b"gnfg"  # 32 bits
 DETECT_BITS = 28
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def jpeg(img: Image.Image, q: int) -> Image.Image:
@@ -301,7 +297,7 @@ def main() -> None:
                    "watermark_shipped.json)")
     a = p.parse_args()
     if a.only_shipped:
-        res = {"date": datetime.date.today().isoformat(), "cpu": cpu_name(), "cores": os.cpu_count(),
+        res = {"date": datetime.date.today().isoformat(), "cpu": _cpu(), "cores": os.cpu_count(),
                "loadavg_at_start": [round(x, 2) for x in os.getloadavg()], "run": a.run,
                "shipped": part_shipped(a.run, a.grids)}
         res["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -311,7 +307,7 @@ def main() -> None:
     images, native = generated(a.run, a.n, a.size)
     load = os.getloadavg()
     result = {
-        "date": datetime.date.today().isoformat(), "cpu": cpu_name(), "cores": os.cpu_count(),
+        "date": datetime.date.today().isoformat(), "cpu": _cpu(), "cores": os.cpu_count(),
         "loadavg_at_start": [round(x, 2) for x in load],
         "run": a.run, "images": a.n, "native_px": native, "tested_px": images[0].size[0],
         "upscaled": native < a.size, "message_bits": 32, "detected_if_bits_right_at_least": DETECT_BITS,
