@@ -7,9 +7,10 @@ reading one image at a time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -72,19 +73,25 @@ class ImageInputs:
     def dest(self, name: str) -> Path:
         return _dest(self.out, name)
 
-    def bar(self, progress: bool, desc: str) -> Any:
-        if not progress:
-            return None
-        from tqdm import tqdm
+    @contextlib.contextmanager
+    def writing(self, progress: bool, desc: str) -> Iterator[Any]:
+        """Around the write loop: a progress bar (None without ``progress``), closed however the
+        loop ends; an error mid-way says how many images were written before it."""
+        bar = None
+        if progress:
+            from tqdm import tqdm
 
-        return tqdm(total=len(self.names), unit="img", desc=desc, dynamic_ncols=True)
-
-    def failed(self, e: GanforgeError) -> GanforgeError:
-        """An error mid-way: it says how much was written before it."""
-        if not self.written:
-            return e
-        return GanforgeError(f"wrote {self.written} of {len(self.names)} images to {self.out}, "
-                             f"then: {e}")
+            bar = tqdm(total=len(self.names), unit="img", desc=desc, dynamic_ncols=True)
+        try:
+            yield bar
+        except GanforgeError as e:
+            if not self.written:
+                raise
+            raise GanforgeError(f"wrote {self.written} of {len(self.names)} images to {self.out}, "
+                                f"then: {e}") from None
+        finally:
+            if bar is not None:
+                bar.close()
 
     def result(self) -> tuple[int, list[str]]:
         """(images written, the skipped files); refuses a job that wrote nothing."""

@@ -144,8 +144,7 @@ class Translator:
         job = ImageInputs(src, out, self.channels, "translated")
         if strict:  # refuse a bad file before anything is written: each is decoded twice
             job.check_all()
-        bar = job.bar(progress, f"translate {direction}")
-        try:
+        with job.writing(progress, f"translate {direction}") as bar:
             for start in range(0, len(job.names), batch_size):
                 part = job.names[start : start + batch_size]
                 xs, kept = [], []
@@ -166,11 +165,6 @@ class Translator:
                         job.written += 1
                 if bar is not None:
                     bar.update(len(part))
-        except GanforgeError as e:
-            raise job.failed(e) from None
-        finally:
-            if bar is not None:
-                bar.close()
         return job.result()
 
     # ---- what the training loop and the metrics ask of every inference object -------------

@@ -150,8 +150,7 @@ class Upscaler:
         job = ImageInputs(src, out, self.channels, "upscaled")
         if strict:
             job.check_all()
-        bar = job.bar(progress, f"upscale x{self.scale}")
-        try:
+        with job.writing(progress, f"upscale x{self.scale}") as bar:
             for name in job.names:
                 img = job.load(name)
                 if isinstance(img, str):
@@ -163,11 +162,6 @@ class Upscaler:
                     job.written += 1
                 if bar is not None:
                     bar.update(1)
-        except GanforgeError as e:
-            raise job.failed(e) from None
-        finally:
-            if bar is not None:
-                bar.close()
         return job.result()
 
     # ---- what the training loop and the metrics ask of every inference object -------------
