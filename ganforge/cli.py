@@ -470,8 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--watermark", action="store_true", help="also hide an invisible watermark in "
                    "each still image of at least 256x256 px (grids; needs 'ganforge[watermark]'; "
                    "README 'Provenance' says what it survives)")
-    g.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
-    _threads_flag(g)
+    _device_flags(g)
 
     mx = sub.add_parser("mix", help="StyleGAN2: a style-mixing grid of seeds", epilog=MIX_HELP,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -515,9 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="images read, "
                     "translated and written at a time (default 8); memory does not grow with the "
                     "number of images")
-    tr.add_argument("--threads", type=_positive, metavar="N", help="CPU threads (default: "
-                    "$OMP_NUM_THREADS, else the usable cores)")
-    tr.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
+    _device_flags(tr)
 
     up = sub.add_parser("upscale", help="upscale an image or a folder with a superres run",
                         epilog=UPSCALE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -542,8 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--out", type=_folder, default=Path("runs/demo"), help="run folder (default "
                     "runs/demo; run again, it continues)")
     dm.add_argument("--epochs", type=_positive, help="passes over the 5,000 digits (default 25)")
-    dm.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
-    _threads_flag(dm)
+    _device_flags(dm)
 
     ev = sub.add_parser("eval", help="score a run (or a folder of images) against real data",
                         epilog=EVAL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -569,8 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="real/real splits the floor is averaged over (default 5; each costs one "
                          "more computation of every metric)")
     ev.add_argument("--json", type=Path, metavar="FILE", help="also write every number as JSON")
-    ev.add_argument("--device", default="auto", metavar="D", help="auto (default), cpu, cuda or mps")
-    _threads_flag(ev)
+    _device_flags(ev)
 
     _export_parser(sub)
 
